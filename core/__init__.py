@@ -1,0 +1,35 @@
+"""Grad-CAM explorer core: models, image intake, the explanation engine and rendering.
+
+Torch, numpy, Pillow (and OpenCV's colormap tables) only: no Gradio.
+"""
+
+from core.engine import Explanation, Prediction, explain
+from core.intake import BadImageError, read_image
+from core.methods import METHODS
+from core.render import COLORMAPS
+from core.weights import (
+    MODELS,
+    BadCheckpointError,
+    ModelInfo,
+    ModelLoadError,
+    WeightsUnavailableError,
+    load_model,
+    model_info,
+)
+
+__all__ = [
+    "COLORMAPS",
+    "METHODS",
+    "MODELS",
+    "BadCheckpointError",
+    "BadImageError",
+    "Explanation",
+    "ModelInfo",
+    "ModelLoadError",
+    "Prediction",
+    "WeightsUnavailableError",
+    "explain",
+    "load_model",
+    "model_info",
+    "read_image",
+]

@@ -1,0 +1,254 @@
+"""The explanation engine: ``explain`` and the ``Explanation`` it returns.
+
+One call records one forward pass through the model's twin (see :mod:`core.forward`), keeping
+the four stage outputs. From that single graph it takes, for each requested class c,
+
+* ∂y_c/∂A at layer1..layer3 with the plain ReLU derivative (layer4 needs no backward pass:
+  ∂y_c/∂A4 is the fc row spread over the grid), and
+* ∂y_c/∂x at the input with the guided ReLU rule,
+
+then frees the graph. Everything the page can show (any stage, any top-k class, counterfactuals,
+guided backprop, Guided Grad-CAM) is then computed from the stored tensors without touching the
+model. A class outside the top-k costs one more pass, once, and is cached like the others.
+
+Gradients come from ``torch.autograd.grad`` on tensors this module holds, so no parameter ever
+gets a ``.grad`` and nothing is left on the shared model. The k backward passes run one class
+after another over the retained graph: on a 2-core CPU that measured as fast as
+``is_grads_batched`` for resnet50 and 17% faster for resnet18.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from core.forward import STAGES, ReluRule, twin_for
+from core.intake import read_image, to_model_input
+from core.methods import METHODS
+from core.weights import ModelInfo, model_info
+
+
+class Prediction(NamedTuple):
+    index: int
+    label: str
+    probability: float
+
+
+def stage_index(layer: int | str) -> int:
+    """0..3 for layer 1..4 or "layer1".."layer4"."""
+    if isinstance(layer, str) and layer in STAGES:
+        return STAGES.index(layer)
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and 1 <= layer <= 4:
+        return int(layer) - 1
+    raise ValueError(f"layer must be 1-4 or one of {', '.join(STAGES)}, not {layer!r}")
+
+
+@dataclass
+class _ClassGradients:
+    """What one class needs from the network: plain gradients per stage, guided input gradient."""
+
+    stages: list[Tensor] | None = None  # ∂y_c/∂A for layer1..layer4, each (C, h, w), on the CPU
+    guided: Tensor | None = None  # ∂y_c/∂x under the guided rule, (3, h_in, w_in)
+
+
+class Explanation:
+    """Everything one (image, model) pair can show, computed from as few passes as possible.
+
+    Maps are numpy float32 at the original image's size. Thread-safe: concurrent calls on one
+    Explanation compute any missing class once.
+    """
+
+    def __init__(self, model: nn.Module, image: Image.Image, input_tensor: Tensor, info: ModelInfo) -> None:
+        self._model = model
+        self.image = image
+        self.info = info
+        self.input_tensor = input_tensor
+        self._lock = threading.Lock()
+        self._classes: dict[int, _ClassGradients] = {}
+        self.stage_activations: list[Tensor] = []
+        self.logits: Tensor = torch.empty(0)
+        self.predictions: list[Prediction] = []
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the original image: the size every returned map has."""
+        return self.image.size
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.logits.shape[-1])
+
+    # ----- the network passes -------------------------------------------------------------
+
+    def _run_pass(self, select: Callable[[], tuple[list[int], list[int]]]) -> None:
+        """One forward pass, then one backward per class and rule; the graph dies on return.
+
+        ``select`` names the (plain, guided) classes to differentiate. It is called after the
+        forward pass, so the first pass can choose its classes from its own predictions.
+        """
+        twin = twin_for(self._model)
+        x = self.input_tensor.to(twin.device).requires_grad_(True)
+        rule = ReluRule()
+        with torch.enable_grad():
+            stage_activations, logits = twin.forward(x, rule)
+            if not self.stage_activations:
+                self.stage_activations = [a.detach()[0].cpu() for a in stage_activations]
+                self.logits = logits.detach()[0].cpu()
+            plain, guided = select()
+            # Without a closed form, layer4 needs a backward pass like the other stages.
+            targets = stage_activations if twin.fc_weight is None else stage_activations[:3]
+            last = len(plain) + len(guided) - 1
+            for n, c in enumerate(plain):
+                grads = torch.autograd.grad(logits[0, c], targets, retain_graph=n < last)
+                stages = [g[0].cpu() for g in grads]
+                if twin.fc_weight is not None:
+                    stages.append(twin.closed_form_layer4_gradient(c, stage_activations[3].shape[1:]))
+                self._entry(c).stages = stages
+            rule.guided = True
+            for n, c in enumerate(guided, start=len(plain)):
+                (grad,) = torch.autograd.grad(logits[0, c], x, retain_graph=n < last)
+                self._entry(c).guided = grad[0].cpu()
+
+    def _first_pass(self, top_k: int, *, lazy: bool) -> None:
+        def select() -> tuple[list[int], list[int]]:
+            probabilities = torch.softmax(self.logits.double(), dim=0)
+            top = torch.topk(probabilities, min(top_k, self.num_classes))
+            labels = self.info.categories
+            self.predictions = [
+                Prediction(int(i), labels[int(i)], float(p)) for p, i in zip(top.values, top.indices)
+            ]
+            if not lazy:
+                return self.top_classes, self.top_classes
+            # A first view shows layer4 (closed form, no backward) and the top class's guided map.
+            plain = [] if twin_for(self._model).fc_weight is not None else self.top_classes[:1]
+            return plain, self.top_classes[:1]
+
+        with self._lock:
+            self._run_pass(select)
+
+    def _entry(self, class_idx: int) -> _ClassGradients:
+        return self._classes.setdefault(class_idx, _ClassGradients())
+
+    def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> _ClassGradients:
+        """Computes what is missing for the class; a missing top-k class brings the whole top-k."""
+        self._check_class(class_idx)
+        with self._lock:
+            entry = self._entry(class_idx)
+            if (not stages or entry.stages is not None) and (not guided or entry.guided is not None):
+                return entry
+            wanted = [class_idx]
+            if class_idx in self.top_classes:
+                wanted = self.top_classes
+            self._run_pass(lambda: (
+                [c for c in wanted if self._entry(c).stages is None],
+                [c for c in wanted if self._entry(c).guided is None],
+            ))
+            return entry
+
+    def complete(self) -> "Explanation":
+        """Computes every stage and guided gradient for the whole top-k in one pass."""
+        if self.predictions:
+            self._ensure(self.predictions[0].index, stages=True, guided=True)
+        return self
+
+    @property
+    def top_classes(self) -> list[int]:
+        return [p.index for p in self.predictions]
+
+    def _check_class(self, class_idx: int) -> None:
+        if not (isinstance(class_idx, (int, np.integer)) and 0 <= class_idx < self.num_classes):
+            raise ValueError(f"class must be an integer from 0 to {self.num_classes - 1}, not {class_idx!r}")
+
+    # ----- maps ---------------------------------------------------------------------------
+
+    def gradients(self, class_idx: int, layer: int | str) -> Tensor:
+        """∂y_c/∂A at the stage, (C, h, w), pre-softmax score y_c."""
+        index = stage_index(layer)
+        self._check_class(class_idx)
+        if index == 3:
+            closed_form = twin_for(self._model).closed_form_layer4_gradient(class_idx, self.stage_activations[3].shape)
+            if closed_form is not None:
+                return closed_form
+        return self._ensure(class_idx, stages=True).stages[index]
+
+    def cam(
+        self,
+        class_idx: int,
+        layer: int | str = 4,
+        *,
+        raw: bool = False,
+        counterfactual: bool = False,
+        method: str = "gradcam",
+    ) -> np.ndarray:
+        """The class activation map of ``method`` for the class at the stage.
+
+        raw=True: the (h, w) map at the stage's own resolution, unnormalised. Otherwise the map
+        is upsampled bilinearly to the original image's size and min-max scaled to [0, 1]; an
+        all-zero map stays zero. counterfactual=True uses −∂y_c/∂A: where the image argues
+        against the class.
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        index = stage_index(layer)
+        gradients = self.gradients(class_idx, layer)
+        if counterfactual:
+            gradients = -gradients
+        cam_raw = METHODS[method](self.stage_activations[index], gradients)
+        cam_raw = torch.nan_to_num(cam_raw, nan=0.0, posinf=0.0, neginf=0.0)
+        if raw:
+            return cam_raw.numpy().astype(np.float32, copy=False)
+        return _normalise01(_resize(cam_raw[None], self.size)[0]).numpy()
+
+    def guided_backprop(self, class_idx: int) -> np.ndarray:
+        """∂y_c/∂(input tensor) under the guided ReLU rule, float32 (H, W, 3) at the original size."""
+        entry = self._ensure(class_idx, guided=True)
+        return _resize(entry.guided, self.size).permute(1, 2, 0).contiguous().numpy()
+
+    def guided_gradcam(
+        self, class_idx: int, layer: int | str = 4, *, counterfactual: bool = False, method: str = "gradcam"
+    ) -> np.ndarray:
+        """Guided backprop × the upsampled, [0, 1]-scaled CAM, per channel: fine-grained and class-discriminative."""
+        cam01 = self.cam(class_idx, layer, counterfactual=counterfactual, method=method)
+        return self.guided_backprop(class_idx) * cam01[..., None]
+
+
+def _resize(maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """(n, h, w) → (n, H, W) bilinear, antialiased when shrinking (tiny originals)."""
+    width, height = size
+    if maps.shape[-2:] == (height, width):
+        return maps.float()
+    shrinking = height < maps.shape[-2] or width < maps.shape[-1]
+    resized = F.interpolate(maps[None].float(), size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
+    return resized[0]
+
+
+def _normalise01(cam: Tensor) -> Tensor:
+    cam = cam - cam.min()
+    peak = cam.max()
+    return cam / peak if peak > 0 else torch.zeros_like(cam)
+
+
+def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False) -> Explanation:
+    """Explains ``model``'s prediction on ``image`` (anything :func:`core.read_image` takes).
+
+    Runs one forward pass and keeps the top-k predictions and the four stage outputs. With
+    lazy=False (the default) it also computes every stage gradient and the guided backprop for
+    the whole top-k, in the same pass. With lazy=True it computes only what a first view needs
+    (layer4 maps for the top-k, guided backprop for the top class); the rest arrives, batched
+    for the whole top-k, on first use or on ``complete()``.
+    """
+    if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, not {top_k!r}")
+    picture = read_image(image)
+    info = model_info(model)
+    input_tensor = to_model_input(picture, info.mean, info.std)
+    explanation = Explanation(model, picture, input_tensor, info)
+    explanation._first_pass(top_k, lazy=lazy)
+    return explanation

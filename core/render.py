@@ -1,0 +1,95 @@
+"""Turning maps into pictures: colormaps, overlays, gradient images and a captioned strip.
+
+Everything here is RGB uint8 in, RGB uint8 out, and knows nothing about models. OpenCV supplies
+the colormaps, read once into 256-entry lookup tables and flipped from its BGR order to RGB here,
+in one place, so no caller ever sees BGR.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# cividis was designed to read the same for viewers with red-green colour blindness.
+COLORMAPS: dict[str, int] = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "magma": cv2.COLORMAP_MAGMA,
+    "cividis": cv2.COLORMAP_CIVIDIS,
+}
+DEFAULT_COLORMAP = "jet"
+
+
+@lru_cache(maxsize=None)
+def colormap_lut(name: str) -> np.ndarray:
+    """The colormap as a (256, 3) RGB uint8 table."""
+    if name not in COLORMAPS:
+        raise ValueError(f"unknown colormap {name!r}; choose from {', '.join(COLORMAPS)}")
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    bgr = cv2.applyColorMap(ramp, COLORMAPS[name]).reshape(256, 3)
+    lut = np.ascontiguousarray(bgr[:, ::-1])
+    lut.flags.writeable = False
+    return lut
+
+
+def heatmap(cam01: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """A [0, 1] map coloured as an (H, W, 3) RGB image of the same size."""
+    levels = np.rint(np.clip(cam01, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return colormap_lut(colormap)[levels]
+
+
+def as_rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    array = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 image, got {array.dtype} {array.shape}")
+    return array
+
+
+def overlay(image: Image.Image | np.ndarray, cam01: np.ndarray, colormap: str = DEFAULT_COLORMAP, opacity: float = 0.5) -> np.ndarray:
+    """The heatmap blended onto the image: (1 − opacity)·image + opacity·heatmap."""
+    base = as_rgb_array(image)
+    if base.shape[:2] != cam01.shape:
+        raise ValueError(f"map {cam01.shape} and image {base.shape[:2]} differ in size")
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    blended = base * (1.0 - opacity) + heatmap(cam01, colormap) * opacity
+    return np.rint(blended).astype(np.uint8)
+
+
+def gradient_image(gradient: np.ndarray, spread_percentile: float = 99.0) -> np.ndarray:
+    """A signed (H, W, 3) gradient shown the usual way: zero at mid-grey, clipped at a robust spread.
+
+    The gradient is centred on its mean and divided by the given percentile of its absolute
+    value, so a few extreme pixels cannot wash the picture out; ±spread maps to 0 and 255.
+    """
+    centred = gradient - gradient.mean()
+    spread = float(np.percentile(np.abs(centred), spread_percentile))
+    if not np.isfinite(spread) or spread <= 0:
+        return np.full(gradient.shape, 128, dtype=np.uint8)
+    return np.rint(np.clip(0.5 + 0.5 * centred / spread, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def strip(panels: Sequence[tuple[str, Image.Image | np.ndarray]], *, height: int = 320, gap: int = 8) -> Image.Image:
+    """Panels side by side at one height, each captioned underneath, on white: for handouts."""
+    font_size = max(12, height // 14)
+    font = ImageFont.load_default(size=font_size)
+    caption_height = int(font_size * 1.8)
+    tiles = []
+    for caption, panel in panels:
+        picture = Image.fromarray(as_rgb_array(panel))
+        width = max(1, round(picture.width * height / picture.height))
+        tiles.append((caption, picture.resize((width, height), Image.Resampling.LANCZOS)))
+    total_width = sum(tile.width for _, tile in tiles) + gap * (len(tiles) + 1)
+    sheet = Image.new("RGB", (total_width, height + caption_height + 2 * gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for caption, tile in tiles:
+        sheet.paste(tile, (x, gap))
+        draw.text((x + tile.width / 2, gap + height + caption_height / 2), caption, fill="black", font=font, anchor="mm")
+        x += tile.width + gap
+    return sheet
