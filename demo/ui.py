@@ -1,0 +1,305 @@
+"""The Gradio Blocks page: layout, event wiring and the translation of core errors to gr.Error.
+
+It holds no maths: every number comes from core.explain and every picture from core.views.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Callable
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from core import COLORMAPS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
+from core.intake import fit_within  # noqa: E402
+from core.views import PANEL_TITLES, layer_overlays, panels  # noqa: E402
+from core.weights import model_info  # noqa: E402
+from demo import texts  # noqa: E402
+from demo.session import ExplanationCache, ModelShelf, image_digest  # noqa: E402
+
+DEFAULT_MODEL = "resnet50"
+#: Uploads are explained and shown at most this large: the model sees ≤448 px anyway.
+DISPLAY_SIDE = 640
+MAX_TOP_K = 10
+#: One network pass saturates both vCPUs of a Space; more at once only slows every user down.
+NETWORK_CONCURRENCY = 1
+#: Re-rendering from a cached Explanation is cheap numpy and PNG work.
+RENDER_CONCURRENCY = 4
+
+try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
+    import spaces
+
+    _on_gpu: Callable[[Callable], Callable] = spaces.GPU
+except ImportError:
+
+    def _on_gpu(fn: Callable) -> Callable:
+        return fn
+
+
+@_on_gpu
+def _explain_on_device(model, picture, top_k: int) -> Explanation:
+    return explain(model, picture, top_k=top_k, lazy=True)
+
+
+class UploadedImage(gr.Image):
+    """gr.Image that hands the uploaded file's path over unopened.
+
+    Gradio's own preprocessing opens every upload with Pillow and fails with a generic error on
+    anything that is not an image; core.read_image gives the student a reason instead.
+    """
+
+    is_template = True  # the browser draws it with gr.Image's own front end
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path is not None:
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
+def _user_errors(handler: Callable) -> Callable:
+    """The one place where core's typed errors become messages in the browser."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except (BadImageError, ModelLoadError) as err:
+            raise gr.Error(str(err), title="Cannot explain this") from err
+        except ValueError as err:
+            raise gr.Error(f"Invalid request: {err}") from err
+
+    return wrapped
+
+
+def _session(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or "direct-call"
+
+
+def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
+    return [(f"{p.label} · {p.probability:.1%}", p.index) for p in explanation.predictions]
+
+
+class Explorer:
+    """The page's event handlers and the server-side state they share."""
+
+    def __init__(self, weights: str = "imagenet") -> None:
+        self.shelf = ModelShelf(weights)
+        self.cache = ExplanationCache()
+
+    # ----- getting an Explanation -------------------------------------------------------
+
+    def explanation(self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None) -> Explanation:
+        if not image:
+            raise BadImageError("Upload an image first (or click one of the examples).")
+        if model_name not in MODELS:
+            raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+        try:
+            key = (image_digest(image), model_name, int(top_k))
+        except OSError as err:
+            raise BadImageError(f"The upload could not be read ({err.strerror or err}). Please upload it again.") from err
+        found = self.cache.get(session, key)
+        if found is not None:
+            return found
+        if progress is not None:
+            progress(0.1, desc=f"Loading {model_name}…")
+        model = self.shelf.get(model_name)
+        if progress is not None:
+            progress(0.5, desc="Running the network…")
+        picture = fit_within(read_image(image), DISPLAY_SIDE)
+        explanation = _explain_on_device(model, picture, int(top_k))
+        self.cache.put(session, key, explanation)
+        return explanation
+
+    # ----- what the page shows ----------------------------------------------------------
+
+    def status(self, explanation: Explanation, model_name: str, seconds: float | None = None) -> str:
+        info = explanation.info
+        height, width = explanation.input_tensor.shape[-2:]
+        timing = f" · {seconds * 1000:.0f} ms" if seconds is not None else ""
+        trained = "" if info.trained else " · ⚠️ **untrained: predictions are meaningless**"
+        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height}{timing}"
+
+    def banner(self, model_name: str) -> dict:
+        reason = self.shelf.fallback_reason(model_name)
+        if reason is None and self.shelf.weights != "random":
+            return gr.update(visible=False, value="")
+        reason = reason or "The app was started with random weights (GRADCAM_WEIGHTS=random)."
+        return gr.update(visible=True, value=texts.UNTRAINED_BANNER.format(model=model_name, reason=reason))
+
+    @staticmethod
+    def predictions(explanation: Explanation) -> dict:
+        heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
+        return gr.update(value={p.label: p.probability for p in explanation.predictions}, label=heading)
+
+    @staticmethod
+    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool) -> list:
+        return panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual).as_list()
+
+    @staticmethod
+    def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool) -> list:
+        grids = [tuple(a.shape[-2:]) for a in explanation.stage_activations]
+        overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual)
+        return [(picture, f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
+
+    # ----- events -----------------------------------------------------------------------
+
+    @_user_errors
+    def on_new_input(self, image, model_name, layer, top_k, colormap, opacity, counterfactual, request: gr.Request = None, progress=gr.Progress()):
+        """A new image, model or top-k: one network pass, then the first panels."""
+        if not image:
+            return [None] * 5 + [gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
+        started = time.perf_counter()
+        explanation = self.explanation(image, model_name, top_k, _session(request), progress)
+        top = explanation.top_classes[0]
+        pictures = self.view(explanation, top, layer, colormap, opacity, counterfactual)
+        status = self.status(explanation, model_name, time.perf_counter() - started)
+        return [
+            *pictures,
+            self.predictions(explanation),
+            gr.update(choices=class_choices(explanation), value=top),
+            top,
+            status,
+            self.banner(model_name),
+        ]
+
+    @_user_errors
+    def on_view(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, request: gr.Request = None):
+        """A layer, class, colormap, opacity or counterfactual change: cached, no network pass."""
+        if not image:
+            return [None] * 5 + [gr.update(), gr.update()]
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        radio = class_idx if class_idx in explanation.top_classes else None
+        return [*self.view(explanation, class_idx, layer, colormap, opacity, counterfactual), radio, class_idx]
+
+    @_user_errors
+    def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, request: gr.Request = None):
+        """The layer1..layer4 strip; the first call for an image completes its whole top-k."""
+        if not image:
+            return None
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual)
+
+    @_user_errors
+    def api_explain(self, image, model_name, layer, class_idx, top_k, request: gr.Request = None):
+        """The documented /explain endpoint."""
+        started = time.perf_counter()
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False)
+        status = self.status(explanation, model_name, time.perf_counter() - started)
+        return [*pictures, self.predictions(explanation), status]
+
+    def on_unload(self, request: gr.Request) -> None:
+        self.cache.drop_session(_session(request))
+
+
+CSS = """
+.panel-row .image-container img { object-fit: contain; }
+.gradio-container label span, .gradio-container .label-wrap span { font-size: 1.05rem; }
+#status { font-size: 1.05rem; }
+#banner { border: 2px solid #d97706; border-radius: 8px; padding: 0 12px; background: rgba(217, 119, 6, 0.12); }
+"""
+
+
+def example_paths() -> list[list[str]]:
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
+    return [[os.path.join(folder, n)] for n in names]
+
+
+def build_demo(weights: str | None = None) -> gr.Blocks:
+    """The page. ``weights`` defaults to $GRADCAM_WEIGHTS, else "imagenet" with a random fallback."""
+    explorer = Explorer(weights or os.environ.get("GRADCAM_WEIGHTS", "imagenet"))
+    categories = model_info(explorer.shelf.get(DEFAULT_MODEL)).categories
+    with gr.Blocks(title=texts.TITLE, delete_cache=(3600, 3600)) as demo:
+        demo.explorer = explorer
+        gr.Markdown(texts.INTRO)
+        banner = gr.Markdown(visible=False, elem_id="banner")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                image = UploadedImage(label="Your image", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
+                gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
+                model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
+                layer = gr.Slider(1, 4, value=4, step=1, label="Layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
+                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
+                with gr.Accordion("More controls", open=False):
+                    colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
+                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
+                    counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class")
+            with gr.Column(scale=2):
+                status = gr.Markdown(elem_id="status")
+                predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K)
+                top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value")
+                any_class = gr.Dropdown(
+                    [(f"{i} · {name}", i) for i, name in enumerate(categories)],
+                    value=None,
+                    label="…or search any of the 1000 classes",
+                    filterable=True,
+                )
+        with gr.Row(elem_classes="panel-row", equal_height=True):
+            outputs = [gr.Image(label=title, format="png", height=260, interactive=False, buttons=["download", "fullscreen"]) for title in PANEL_TITLES]
+        depth = gr.Gallery(label="The selected class at layer1 → layer4", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
+        with gr.Accordion("What am I looking at?", open=False):
+            gr.Markdown(texts.HELP)
+        api_trigger = gr.Button(visible=False)
+
+        new_inputs = [image, model, layer, top_k, colormap, opacity, counterfactual]
+        view_settings = [top_k, colormap, opacity, counterfactual]
+        depth_inputs = [image, model, any_class, *view_settings]
+        common = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
+        network = dict(concurrency_id="network", concurrency_limit=NETWORK_CONCURRENCY, api_visibility="undocumented")
+
+        for trigger in (image.change, model.change, top_k.release):
+            trigger(
+                explorer.on_new_input,
+                new_inputs,
+                [*outputs, predictions, top_class, any_class, status, banner],
+                **network,
+            ).then(explorer.on_depth, depth_inputs, depth, **network)
+
+        view_outputs = [*outputs, top_class, any_class]
+        # (trigger, where the class comes from, whether the layer1..4 strip changes too)
+        for trigger, class_source, redraw_depth in (
+            (layer.release, any_class, False),
+            (colormap.change, any_class, True),
+            (opacity.release, any_class, True),
+            (counterfactual.change, any_class, True),
+            (top_class.select, top_class, True),
+            (any_class.input, any_class, True),
+        ):
+            event = trigger(explorer.on_view, [image, model, layer, class_source, *view_settings], view_outputs, **common)
+            if redraw_depth:
+                event.then(explorer.on_depth, depth_inputs, depth, **common)
+
+        api_trigger.click(
+            explorer.api_explain,
+            [image, model, layer, any_class, top_k],
+            [*outputs, predictions, status],
+            api_name="explain",
+            api_description=texts.API_DESCRIPTION,
+            concurrency_id="network",
+            concurrency_limit=NETWORK_CONCURRENCY,
+        )
+        demo.unload(explorer.on_unload)
+    return demo
+
+
+def launch_options() -> dict[str, Any]:
+    """Safe defaults: localhost unless GRADIO_SERVER_NAME says otherwise, no share link, bounded uploads."""
+    assets = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+    return dict(
+        share=False,
+        max_file_size="20mb",
+        allowed_paths=[assets],
+        css=CSS,
+        theme=gr.themes.Soft(),
+        footer_links=["api", "gradio"],
+        ssr_mode=False,
+        show_error=False,
+    )
