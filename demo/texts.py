@@ -37,9 +37,7 @@ random: useful to see what the method does without learning, not to learn about 
 
 UNTRAINED_BANNER = """
 ### ⚠️ Untrained model: {model} is running on random weights
-Its predictions and maps are **meaningless**. {reason}
-
-To fix it, run `python -m core.weights download {model}` once with internet access, then restart the app.
+Its predictions and maps are **meaningless**. {reason} Then restart the app.
 """
 
 API_DESCRIPTION = (

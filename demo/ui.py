@@ -131,9 +131,12 @@ class Explorer:
         return gr.update(visible=True, value=texts.UNTRAINED_BANNER.format(model=model_name, reason=reason))
 
     @staticmethod
-    def predictions(explanation: Explanation) -> dict:
+    def confidences(explanation: Explanation) -> dict[str, float]:
+        return {p.label: p.probability for p in explanation.predictions}
+
+    def predictions(self, explanation: Explanation) -> dict:
         heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
-        return gr.update(value={p.label: p.probability for p in explanation.predictions}, label=heading)
+        return gr.update(value=self.confidences(explanation), label=heading)
 
     @staticmethod
     def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool) -> list:
@@ -193,7 +196,7 @@ class Explorer:
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False)
         status = self.status(explanation, model_name, time.perf_counter() - started)
-        return [*pictures, self.predictions(explanation), status]
+        return [*pictures, self.confidences(explanation), status]
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(_session(request))
@@ -223,10 +226,10 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         banner = gr.Markdown(visible=False, elem_id="banner")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                image = UploadedImage(label="Your image", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
+                image = UploadedImage(label="Your image", elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
                 gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
                 model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
-                layer = gr.Slider(1, 4, value=4, step=1, label="Layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
+                layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
                 top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
                 with gr.Accordion("More controls", open=False):
                     colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
@@ -234,8 +237,8 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                     counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class")
             with gr.Column(scale=2):
                 status = gr.Markdown(elem_id="status")
-                predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K)
-                top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value")
+                predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K, elem_id="predictions")
+                top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value", elem_id="top-class")
                 any_class = gr.Dropdown(
                     [(f"{i} · {name}", i) for i, name in enumerate(categories)],
                     value=None,
@@ -243,8 +246,11 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                     filterable=True,
                 )
         with gr.Row(elem_classes="panel-row", equal_height=True):
-            outputs = [gr.Image(label=title, format="png", height=260, interactive=False, buttons=["download", "fullscreen"]) for title in PANEL_TITLES]
-        depth = gr.Gallery(label="The selected class at layer1 → layer4", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
+            outputs = [
+                gr.Image(label=title, format="png", height=260, interactive=False, buttons=["download", "fullscreen"], elem_id=f"panel-{n}")
+                for n, title in enumerate(PANEL_TITLES)
+            ]
+        depth = gr.Gallery(label="The selected class at layer1 → layer4", elem_id="depth", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
         with gr.Accordion("What am I looking at?", open=False):
             gr.Markdown(texts.HELP)
         api_trigger = gr.Button(visible=False)

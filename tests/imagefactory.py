@@ -71,3 +71,32 @@ def png_declaring_size(width: int, height: int) -> bytes:
 def sixteen_bit_png(values: np.ndarray) -> bytes:
     """A 16-bit greyscale PNG holding `values` (a 2-D uint16 array)."""
     return encode(Image.fromarray(values.astype(np.uint16)), "PNG")
+
+
+# --- not-quite-images, for the reliability tests --------------------------------------------
+
+
+def pdf_document() -> bytes:
+    """A minimal (but well-formed enough to be recognised) one-page PDF."""
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+        b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
+def html_page() -> bytes:
+    """An HTML page, as a browser's "Save link as" on an image URL sometimes produces."""
+    return b"<!DOCTYPE html>\n<html><head><title>Image</title></head><body><img src='x.png'></body></html>\n"
+
+
+def truncated_jpeg(width: int = 200, height: int = 150, keep: float = 0.5, seed: int = 0) -> bytes:
+    """A noise JPEG cut off after `keep` of its bytes, like an interrupted download."""
+    data = encode(noise(width, height, seed), "JPEG", quality=90)
+    return data[: int(len(data) * keep)]
+
+
+def cmyk_jpeg(width: int, height: int, colour: tuple[int, int, int, int]) -> bytes:
+    """A solid CMYK JPEG (as print workflows export them)."""
+    return encode(Image.new("CMYK", (width, height), colour), "JPEG", quality=95)

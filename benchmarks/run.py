@@ -1,0 +1,678 @@
+#!/usr/bin/env python
+"""Speed and memory benchmark of the Grad-CAM explorer against pytorch-grad-cam, captum and torchcam.
+
+    python benchmarks/run.py              # full run (several minutes on 2 cores)
+    python benchmarks/run.py --markdown   # ... and the README table at the end
+    python benchmarks/run.py --smoke      # one repetition, resnet18, tiny image: checks that it runs
+    python benchmarks/run.py --profile    # ... and where the time of a first view and a switch goes
+
+One process, torch.set_num_threads(2), random-init torchvision ResNets in eval mode (the app runs
+offline here, so it serves untrained weights too: speed does not depend on the weights).
+
+Timing method: within each repetition every implementation runs once, in an order rotated from
+one repetition to the next, so drift of a shared, noisy machine hits all of them alike. One
+untimed warm-up repetition comes first. Medians and IQRs are over the timed repetitions; ratios
+are median(anchor) / median(ours), with the median of the per-repetition ratios beside them.
+
+Sections
+  1. Full panel: top-5 predictions, Grad-CAM at layer1..layer4 for each of the 5 classes (20 maps)
+     and guided backprop for each of the 5 classes, ours vs. each library used as its docs show.
+  2. First view: decoded 512 px image -> explain(lazy=True) -> the four rendered panels.
+  3. Cached switch: on a complete()d explanation, the panels for another layer or class.
+  4. End to end: the app served in this process, called through gradio_client's /explain.
+  5. Memory: peak RSS of a fresh process that builds the app and explains with resnet18 and resnet50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import gc
+import io
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Before anything imports gradio or torchvision: no telemetry, no weight downloads.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["GRADCAM_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("GRADCAM_WEIGHTS", None)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torchvision  # noqa: E402
+from PIL import Image  # noqa: E402
+
+THREADS = 2
+torch.set_num_threads(THREADS)
+
+import core  # noqa: E402
+from core.forward import STAGES  # noqa: E402
+from core.intake import to_model_input  # noqa: E402
+from core.views import panels  # noqa: E402
+from core.weights import model_info  # noqa: E402
+
+ASSETS = ROOT / "assets"
+ASSET_NAMES = ("cheetah.jpg", "lion_and_cheetah.jpg", "tower.jpg", "lion.jpg")
+TOP_K = 5
+
+# Targets (resnet50, 2 threads).
+TARGET_VS_PGC = 8.0
+TARGET_VS_CAPTUM = 4.0
+TARGET_FIRST_VIEW_MS = 150.0
+TARGET_SWITCH_MS = 30.0
+TARGET_E2E_FIRST_MS = 400.0
+TARGET_E2E_SWITCH_MS = 150.0
+TARGET_RSS_GB = 1.5
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass
+class Stat:
+    times: list[float]  # seconds
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def iqr(self) -> float:
+        if len(self.times) < 2:
+            return 0.0
+        q1, _, q3 = np.percentile(self.times, [25, 50, 75])
+        return float(q3 - q1)
+
+    def ms(self) -> str:
+        return f"{self.median * 1e3:8.1f} ms (IQR {self.iqr * 1e3:6.1f})"
+
+    def s(self) -> str:
+        return f"{self.median:7.3f} s (IQR {self.iqr:6.3f})"
+
+
+def interleaved(impls: dict[str, Callable[[], Any]], reps: int, warmup: int = 1, setup: Callable[[], None] | None = None) -> tuple[dict[str, Stat], dict[str, Any]]:
+    """Times every implementation once per repetition, rotating the order between repetitions."""
+    names = list(impls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    last: dict[str, Any] = {}
+    for rep in range(-warmup, reps):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            if setup is not None:
+                setup()
+            gc.collect()
+            started = time.perf_counter()
+            result = impls[name]()
+            elapsed = time.perf_counter() - started
+            last[name] = result
+            if rep >= 0:
+                times[name].append(elapsed)
+            del result
+    return {name: Stat(t) for name, t in times.items()}, last
+
+
+def paired_ratio(anchor: Stat, ours: Stat) -> float:
+    return statistics.median(a / o for a, o in zip(anchor.times, ours.times))
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def asset(name: str) -> Image.Image:
+    with Image.open(ASSETS / name) as image:
+        return image.convert("RGB")
+
+
+def photo(width: int, height: int, name: str = "cheetah.jpg") -> Image.Image:
+    """An asset photo cropped to the aspect ratio and resized to exactly width×height."""
+    image = asset(name)
+    w, h = image.size
+    target = width / height
+    if w / h > target:
+        crop_w = round(h * target)
+        box = ((w - crop_w) // 2, 0, (w - crop_w) // 2 + crop_w, h)
+    else:
+        crop_h = round(w / target)
+        box = (0, (h - crop_h) // 2, w, (h - crop_h) // 2 + crop_h)
+    return image.crop(box).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def fresh_photo(seed: int, long_side: int = 512) -> Image.Image:
+    """A different natural-looking picture for every seed: a random crop of an asset, jittered."""
+    rng = np.random.default_rng(seed)
+    image = asset(ASSET_NAMES[seed % len(ASSET_NAMES)])
+    w, h = image.size
+    frac = rng.uniform(0.7, 1.0)
+    cw, ch = max(16, int(w * frac)), max(16, int(h * frac))
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    crop = image.crop((x0, y0, x0 + cw, y0 + ch))
+    scale = long_side / max(cw, ch)
+    crop = crop.resize((max(1, round(cw * scale)), max(1, round(ch * scale))), Image.Resampling.LANCZOS)
+    pixels = np.asarray(crop, dtype=np.int16) + rng.integers(-2, 3, (crop.height, crop.width, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def random_model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.get_model(name, weights=None).eval()
+
+
+# ----------------------------------------------------------------------------- section 1
+
+
+def count_hooks(model: torch.nn.Module) -> int:
+    hooks = 0
+    for module in model.modules():
+        hooks += len(module._forward_hooks) + len(module._forward_pre_hooks)
+        hooks += len(module._backward_hooks) + len(getattr(module, "_backward_pre_hooks", {}))
+    return hooks
+
+
+def foreign_relus(model: torch.nn.Module) -> int:
+    """Modules left in place of torchvision's ReLUs (pytorch-grad-cam's guided model swaps them)."""
+    return sum(1 for name, m in model.named_modules() if name.endswith("relu") and not isinstance(m, torch.nn.ReLU))
+
+
+def ours_full_panel(model: torch.nn.Module, image: Image.Image) -> dict:
+    explanation = core.explain(model, image, top_k=TOP_K)
+    classes = explanation.top_classes
+    maps = {(c, layer): explanation.cam(c, layer) for c in classes for layer in (1, 2, 3, 4)}
+    guided = {c: explanation.guided_backprop(c) for c in classes}
+    return {"classes": classes, "maps": maps, "guided": guided, "input": explanation.input_tensor}
+
+
+def top_classes(model: torch.nn.Module, x: torch.Tensor) -> list[int]:
+    with torch.no_grad():
+        logits = model(x)
+    return logits[0].topk(TOP_K).indices.tolist()
+
+
+def pgc_full_panel(model: torch.nn.Module, x: torch.Tensor) -> dict:
+    from pytorch_grad_cam import GradCAM, GuidedBackpropReLUModel
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    classes = top_classes(model, x)
+    maps = {}
+    for layer, name in enumerate(STAGES, start=1):
+        with GradCAM(model=model, target_layers=[getattr(model, name)]) as cam:
+            for c in classes:
+                maps[(c, layer)] = cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])[0]
+    gb_model = GuidedBackpropReLUModel(model=model, device="cpu")
+    # It sets requires_grad on its argument and reads .grad, so each class gets its own leaf
+    # (otherwise the input gradients of successive classes would add up).
+    guided = {c: gb_model(x.detach().clone(), target_category=c) for c in classes}
+    model.zero_grad(set_to_none=True)  # loss.backward() filled every parameter's .grad
+    return {"classes": classes, "maps": maps, "guided": guided}
+
+
+def captum_full_panel(model: torch.nn.Module, x: torch.Tensor) -> dict:
+    from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam
+
+    classes = top_classes(model, x)
+    size = tuple(x.shape[-2:])
+    maps = {}
+    for layer, name in enumerate(STAGES, start=1):
+        gradcam = LayerGradCam(model, getattr(model, name))
+        for c in classes:
+            attribution = gradcam.attribute(x, target=c, relu_attributions=True)
+            maps[(c, layer)] = LayerAttribution.interpolate(attribution, size, interpolate_mode="bilinear")[0, 0].detach().numpy()
+    gbp = GuidedBackprop(model)
+    guided = {c: gbp.attribute(x, target=c)[0].permute(1, 2, 0).detach().numpy() for c in classes}
+    return {"classes": classes, "maps": maps, "guided": guided}
+
+
+def torchcam_full_panel(model: torch.nn.Module, x: torch.Tensor) -> dict:
+    from torchcam.methods import GradCAM
+
+    size = tuple(x.shape[-2:])
+    classes: list[int] | None = None
+    maps = {}
+    for layer, name in enumerate(STAGES, start=1):
+        with GradCAM(model, target_layer=name) as extractor:
+            scores = model(x)
+            if classes is None:  # the first forward pass gives the top-5 as well
+                classes = scores[0].topk(TOP_K).indices.tolist()
+            for i, c in enumerate(classes):
+                (cam,) = extractor(class_idx=c, scores=scores, retain_graph=i < len(classes) - 1)
+                maps[(c, layer)] = F.interpolate(cam[None], size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
+        del scores
+    return {"classes": classes, "maps": maps, "guided": None}
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return 1.0 if np.allclose(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def agreement(ours: dict, other: dict, same_size: bool) -> str:
+    if ours["classes"] != other["classes"]:
+        return f"top-5 differs: {ours['classes']} vs {other['classes']}"
+    if not same_size:
+        return "top-5 identical"
+    cam_r = min(_corr(ours["maps"][k], other["maps"][k]) for k in ours["maps"])
+    text = f"top-5 identical, min Pearson r over 20 maps {cam_r:.4f}"
+    if other["guided"] is not None:
+        gb_r = min(_corr(ours["guided"][c], other["guided"][c]) for c in ours["guided"])
+        text += f", over 5 guided maps {gb_r:.4f}"
+    return text
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)  # section, what, figure, target, result
+    verdicts: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def row(self, section: str, what: str, figure: str, target: str = "", result: str = "") -> None:
+        self.rows.append((section, what, figure, target, result))
+
+    def verdict(self, name: str, passed: bool, margin: str) -> str:
+        self.verdicts.append((name, passed, margin))
+        return f"{'PASS' if passed else 'MISS'} ({margin})"
+
+
+def check_at_most(value: float, limit: float, unit: str) -> tuple[bool, str]:
+    passed = value <= limit
+    if passed:
+        return True, f"{value:.0f} {unit} <= {limit:.0f} {unit}, {limit - value:.0f} {unit} ({(limit - value) / limit:.0%}) to spare"
+    return False, f"{value:.0f} {unit} > {limit:.0f} {unit}, {value - limit:.0f} {unit} ({(value - limit) / limit:.0%}) over"
+
+
+def check_at_least(ratio: float, limit: float) -> tuple[bool, str]:
+    if ratio >= limit:
+        return True, f"{ratio:.1f}x >= {limit:.0f}x, {ratio / limit - 1:.0%} margin"
+    return False, f"{ratio:.1f}x < {limit:.0f}x, {1 - ratio / limit:.0%} short"
+
+
+def full_panel(report: Report, model_name: str, size: tuple[int, int], reps: int, is_target: bool) -> None:
+    base = random_model(model_name)
+    image = photo(*size)
+    info = model_info(base)
+    x = to_model_input(image, info.mean, info.std)
+    label = f"{model_name} {size[0]}x{size[1]} -> input {x.shape[-1]}x{x.shape[-2]}"
+    print(f"\n-- {label}")
+    models = {name: copy.deepcopy(base) for name in ("ours", "pytorch-grad-cam", "captum", "torchcam")}
+    impls = {
+        "ours": lambda: ours_full_panel(models["ours"], image),
+        # Every library call gets its own copy of the same tensor (captum sets requires_grad in
+        # place, pytorch-grad-cam's guided model reads .grad).
+        "pytorch-grad-cam": lambda: pgc_full_panel(models["pytorch-grad-cam"], x.clone()),
+        "captum": lambda: captum_full_panel(models["captum"], x.clone()),
+        "torchcam": lambda: torchcam_full_panel(models["torchcam"], x.clone()),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # captum's "setting backward hooks on ReLU", requires_grad notes
+        stats, last = interleaved(impls, reps)
+    assert torch.equal(last["ours"]["input"], x), "ours and the libraries must see the same input tensor"
+    ours = stats["ours"]
+    what = {
+        "ours": "explain(top_k=5) + 20 cam() + 5 guided_backprop()",
+        "pytorch-grad-cam": "4 GradCAM x 5 calls + GuidedBackpropReLUModel x 5",
+        "captum": "4 LayerGradCam x 5 + interpolate, GuidedBackprop x 5",
+        "torchcam": "4 GradCAM (1 fwd + 5 bwd each), 20 maps only: no guided backprop",
+    }
+    for name, stat in stats.items():
+        leftover = "" if name == "ours" else f"  hooks left {count_hooks(models[name])}, swapped ReLUs {foreign_relus(models[name])}"
+        print(f"  {name:17s} {stat.s()}   {what[name]}{leftover}")
+    same_size = image.size == (x.shape[-1], x.shape[-2])
+    for name in ("pytorch-grad-cam", "captum", "torchcam"):
+        ratio = stats[name].median / ours.median
+        note = " (20 Grad-CAM maps only: torchcam has no guided backprop; ours still does all 25)" if name == "torchcam" else ""
+        print(f"  ratio {name} / ours: {ratio:.1f}x (median of per-rep ratios {paired_ratio(stats[name], ours):.1f}x){note}")
+        print(f"      agreement: {agreement(last['ours'], last[name], same_size)}")
+    if not same_size:
+        print(f"  note: ours returns maps at the image's {image.size[0]}x{image.size[1]}; the libraries at the model input's size")
+    report.row("1 Full panel", f"{label}: ours", f"{ours.median:.3f} s")
+    for name, limit in (("pytorch-grad-cam", TARGET_VS_PGC), ("captum", TARGET_VS_CAPTUM), ("torchcam", None)):
+        ratio = stats[name].median / ours.median
+        suffix = " (20 maps only)" if name == "torchcam" else ""
+        target = result = ""
+        if is_target and limit is not None:
+            passed, margin = check_at_least(ratio, limit)
+            target = f">= {limit:.0f}x"
+            result = report.verdict(f"full panel vs {name} ({model_name})", passed, margin)
+            print(f"  target {name}: {result}")
+        report.row("1 Full panel", f"{label}: {name}{suffix}", f"{stats[name].median:.3f} s = {ratio:.1f}x ours", target, result)
+
+
+# ----------------------------------------------------------------------------- sections 2 and 3
+
+
+def first_view(model: torch.nn.Module, image: Image.Image):
+    explanation = core.explain(model, image, top_k=TOP_K, lazy=True)
+    return panels(explanation, explanation.top_classes[0], 4)
+
+
+def section_first_view(report: Report, model_names: list[str], image: Image.Image, reps: int) -> None:
+    print(f"\n== 2. First view: decoded {image.size[0]}x{image.size[1]} PIL image -> explain(lazy=True) -> panels(top class, layer 4)")
+    models = {name: random_model(name) for name in model_names}
+    impls = {name: (lambda m=m: first_view(m, image)) for name, m in models.items()}
+    stats, _ = interleaved(impls, reps)
+    for name, stat in stats.items():
+        target = result = ""
+        if name == "resnet50":
+            passed, margin = check_at_most(stat.median * 1e3, TARGET_FIRST_VIEW_MS, "ms")
+            target, result = f"<= {TARGET_FIRST_VIEW_MS:.0f} ms", report.verdict("first view (resnet50)", passed, margin)
+        print(f"  {name:9s} {stat.ms()}  {result}")
+        report.row("2 First view", name, f"{stat.median * 1e3:.0f} ms", target, result)
+
+
+def section_switch(report: Report, model_names: list[str], image: Image.Image, reps: int) -> None:
+    print(f"\n== 3. Cached switch: complete()d explanation of a {image.size[0]}x{image.size[1]} image -> panels(...) for another layer / class")
+    impls = {}
+    for name in model_names:
+        explanation = core.explain(random_model(name), image, top_k=TOP_K, lazy=True).complete()
+        classes = explanation.top_classes
+        counter = {"layer": 0, "class": 0}
+
+        def layer_change(e=explanation, counter=counter):
+            counter["layer"] += 1
+            return panels(e, e.top_classes[0], 1 + counter["layer"] % 3)  # layer1..3
+
+        def class_change(e=explanation, counter=counter, classes=classes):
+            counter["class"] += 1
+            return panels(e, classes[1 + counter["class"] % (len(classes) - 1)], 4)
+
+        impls[f"{name} layer change"] = layer_change
+        impls[f"{name} class change"] = class_change
+    stats, _ = interleaved(impls, reps)
+    for name, stat in stats.items():
+        target = result = ""
+        if name.startswith("resnet50"):
+            passed, margin = check_at_most(stat.median * 1e3, TARGET_SWITCH_MS, "ms")
+            target, result = f"<= {TARGET_SWITCH_MS:.0f} ms", report.verdict(f"cached switch ({name})", passed, margin)
+        print(f"  {name:22s} {stat.ms()}  {result}")
+        report.row("3 Cached switch", name, f"{stat.median * 1e3:.1f} ms", target, result)
+
+
+# ----------------------------------------------------------------------------- section 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_app():
+    from demo import build_demo, launch_options
+
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=1).launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **launch_options()
+    )
+    return demo
+
+
+def section_end_to_end(report: Report, model_name: str, reps: int, long_side: int) -> None:
+    print(f"\n== 4. End to end: app in this process, gradio_client -> /explain on localhost ({model_name}, new {long_side} px JPEG per rep)")
+    from gradio_client import Client, handle_file
+
+    started = time.perf_counter()
+    demo = launch_app()
+    client = None
+    workdir = tempfile.mkdtemp(prefix="gradcam-bench-")
+    try:
+        client = Client(demo.local_url, verbose=False, download_files=os.path.join(workdir, "downloads"))
+        print(f"  app built and launched, client connected in {time.perf_counter() - started:.1f} s")
+        categories = model_info(demo.explorer.shelf.get(model_name)).categories
+
+        def call(path: str, layer: int, class_idx: int | None):
+            return client.predict(handle_file(path), model_name, layer, class_idx, TOP_K, api_name="/explain")
+
+        def class_index(result, rank: int) -> int | None:
+            confidences = result[5].get("confidences") or []
+            label = confidences[rank]["label"]
+            return categories.index(label) if categories.count(label) == 1 else None
+
+        names = ("first view", "first switch (layer 3)", "switch (class, layer 2)", "switch (layer 1)")
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for rep in range(-1, reps):
+            path = os.path.join(workdir, f"upload-{rep + 1}.jpg")
+            fresh_photo(1000 + rep, long_side).save(path, quality=90)
+            sequence = []
+            gc.collect()
+            t0 = time.perf_counter()
+            first = call(path, 4, None)
+            sequence.append(time.perf_counter() - t0)
+            # /explain alone never completes the top-k (the page's layer1..4 strip does), so the
+            # first layer change after a first view runs the network once for the whole top-k.
+            t0 = time.perf_counter()
+            call(path, 3, None)
+            sequence.append(time.perf_counter() - t0)
+            second = class_index(first, 1)
+            t0 = time.perf_counter()
+            call(path, 2, second)
+            sequence.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            call(path, 1, second)
+            sequence.append(time.perf_counter() - t0)
+            if rep >= 0:
+                for n, t in zip(names, sequence):
+                    times[n].append(t)
+        stats = {n: Stat(t) for n, t in times.items()}
+        cached = Stat(times["switch (class, layer 2)"] + times["switch (layer 1)"])
+        for n, stat in stats.items():
+            print(f"  {n:26s} {stat.ms()}")
+        passed, margin = check_at_most(stats["first view"].median * 1e3, TARGET_E2E_FIRST_MS, "ms")
+        verdict = report.verdict(f"end-to-end first view ({model_name})", passed, margin)
+        print(f"  target first view: {verdict}")
+        report.row("4 End to end", f"{model_name} first view (new image)", f"{stats['first view'].median * 1e3:.0f} ms", f"<= {TARGET_E2E_FIRST_MS:.0f} ms", verdict)
+        passed, margin = check_at_most(cached.median * 1e3, TARGET_E2E_SWITCH_MS, "ms")
+        verdict = report.verdict(f"end-to-end switch, cache hit ({model_name})", passed, margin)
+        print(f"  cached switch (class + layer changes pooled) {cached.ms()}  target: {verdict}")
+        report.row("4 End to end", f"{model_name} switch, cache hit", f"{cached.median * 1e3:.0f} ms", f"<= {TARGET_E2E_SWITCH_MS:.0f} ms", verdict)
+        first_switch = stats["first switch (layer 3)"]
+        report.row("4 End to end", f"{model_name} first layer switch via /explain (completes top-k)", f"{first_switch.median * 1e3:.0f} ms")
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        demo.close()
+
+
+# ----------------------------------------------------------------------------- section 5
+
+
+def memory_child() -> None:
+    """Runs in a fresh process: app + resnet18 + resnet50 + one explanation each; prints JSON."""
+    import psutil
+
+    process = psutil.Process()
+    marks = {"start": process.memory_info().rss}
+    demo = launch_app()
+    marks["app built + launched (resnet50 loaded)"] = process.memory_info().rss
+    shelf = demo.explorer.shelf
+    models = {name: shelf.get(name) for name in ("resnet18", "resnet50")}
+    marks["resnet18 + resnet50 loaded"] = process.memory_info().rss
+    image = photo(640, 427)
+    kept = []
+    for name, model in models.items():
+        explanation = core.explain(model, image, top_k=TOP_K, lazy=True)
+        panels(explanation, explanation.top_classes[0], 4)
+        explanation.complete()
+        panels(explanation, explanation.top_classes[1], 1)
+        kept.append(explanation)
+    marks["after one completed explanation each (640x427)"] = process.memory_info().rss
+    demo.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    print(json.dumps({"peak_rss": peak, "marks": marks}))
+
+
+def section_memory(report: Report) -> None:
+    print("\n== 5. Memory: fresh process builds the app, loads resnet18 + resnet50, explains a 640x427 image with each")
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--memory-child"],
+        capture_output=True, text=True, timeout=600, cwd=str(ROOT),
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    for mark, rss in data["marks"].items():
+        print(f"  RSS {mark:48s} {rss / 2**20:7.0f} MiB")
+    peak_gb = data["peak_rss"] / 1e9
+    passed = peak_gb <= TARGET_RSS_GB
+    margin = (f"{peak_gb:.2f} GB <= {TARGET_RSS_GB} GB, {TARGET_RSS_GB - peak_gb:.2f} GB to spare" if passed
+              else f"{peak_gb:.2f} GB > {TARGET_RSS_GB} GB, {peak_gb - TARGET_RSS_GB:.2f} GB over")
+    verdict = report.verdict("peak RSS resnet18 + resnet50", passed, margin)
+    print(f"  peak RSS (ru_maxrss) {data['peak_rss'] / 2**20:.0f} MiB = {peak_gb:.2f} GB  {verdict}")
+    report.row("5 Memory", "peak RSS: app + resnet18 + resnet50 + 1 explanation each", f"{peak_gb:.2f} GB", f"<= {TARGET_RSS_GB} GB", verdict)
+
+
+# ----------------------------------------------------------------------------- profile
+
+
+def profile(image: Image.Image) -> None:
+    """Where a resnet50 first view and a cached switch spend their time (torch.profiler + cProfile)."""
+    import cProfile
+    import pstats
+
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    print("\n== Profile (resnet50)")
+    model = random_model("resnet50")
+    first_view(model, image)  # warm: twin built
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        first_view(model, image)
+    print("-- first view, torch ops by self CPU time")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    explanation = core.explain(model, image, top_k=TOP_K, lazy=True).complete()
+    for title, fn in (
+        ("first view", lambda: first_view(model, image)),
+        ("cached layer switch", lambda: panels(explanation, explanation.top_classes[0], 2)),
+        ("cached class switch", lambda: panels(explanation, explanation.top_classes[1], 4)),
+    ):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(3):
+            fn()
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(14)
+        print(f"-- {title}, cProfile x3 by own time")
+        print("\n".join(line for line in out.getvalue().splitlines()[6:] if line.strip()))
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import captum
+    import torchcam
+
+    try:
+        from importlib.metadata import version
+        pgc = version("grad-cam")
+    except Exception:  # noqa: BLE001
+        pgc = "?"
+    try:
+        import gradio
+        gradio_version = gradio.__version__
+    except Exception:  # noqa: BLE001
+        gradio_version = "?"
+    return (
+        f"CPU: {cpu}, {os.cpu_count()} logical cores; load average {loadavg()}\n"
+        f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"torchvision {torchvision.__version__}, gradio {gradio_version}, captum {captum.__version__}, "
+        f"grad-cam {pgc}, torchcam {torchcam.__version__}"
+    )
+
+
+def loadavg() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+def markdown(report: Report, header: str) -> str:
+    lines = [header, "", "| Section | Measurement | Median | Target | Result |", "|---|---|---|---|---|"]
+    for section, what, figure, target, result in report.rows:
+        lines.append(f"| {section} | {what} | {figure} | {target} | {result} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=7, help="timed repetitions per section (default 7)")
+    parser.add_argument("--smoke", action="store_true", help="1 repetition, resnet18, 64x64 image: checks that it runs")
+    parser.add_argument("--markdown", action="store_true", help="print the README table at the end")
+    parser.add_argument("--profile", action="store_true", help="also profile a resnet50 first view and cached switch")
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child()
+        return 0
+
+    started = time.perf_counter()
+    reps = 1 if args.smoke else max(1, args.reps)
+    models = ["resnet18"] if args.smoke else ["resnet18", "resnet50"]
+    report = Report()
+    mode = "smoke" if args.smoke else f"{reps} reps"
+    info = machine()
+    print("Grad-CAM explorer benchmark (" + mode + ")")
+    print(info)
+
+    print(f"\n== 1. Full panel: top-5 + Grad-CAM at layer1..4 for each (20 maps) + guided backprop for each (5)")
+    if args.smoke:
+        full_panel(report, "resnet18", (64, 64), reps, is_target=False)
+    else:
+        full_panel(report, "resnet18", (224, 224), reps, is_target=False)
+        full_panel(report, "resnet50", (224, 224), reps, is_target=True)
+        full_panel(report, "resnet50", (640, 427), max(3, reps // 2), is_target=False)
+
+    view_image = photo(64, 64) if args.smoke else photo(512, 350)
+    section_first_view(report, models, view_image, reps)
+    section_switch(report, models, view_image, reps)
+
+    if args.smoke:
+        section_end_to_end(report, "resnet18", 1, 64)
+        print("\n== 5. Memory: skipped in --smoke (it starts a second process and loads resnet50)")
+    else:
+        section_end_to_end(report, "resnet50", reps, 512)
+        section_memory(report)
+
+    if args.profile:
+        profile(view_image)
+
+    print(f"\n== Targets (resnet50, {THREADS} threads)")
+    for name, passed, margin in report.verdicts:
+        print(f"  {'PASS' if passed else 'MISS'}  {name}: {margin}")
+    if not report.verdicts:
+        print("  (none checked in --smoke)")
+    print(f"\nload average at end {loadavg()}; total {time.perf_counter() - started:.0f} s")
+    if args.markdown:
+        print()
+        print(markdown(report, f"Machine: {info.replace(chr(10), '; ')}. {mode}; medians."))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
