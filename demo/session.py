@@ -14,7 +14,6 @@ from collections import OrderedDict
 from typing import Callable
 
 from core import Explanation, WeightsUnavailableError, load_model
-from core.weights import ModelInfo, model_info
 
 #: Explanations kept per browser session, and for all sessions together (~40 MB each for resnet50).
 PER_SESSION = 2
@@ -99,7 +98,3 @@ class ModelShelf:
     def fallback_reason(self, name: str) -> str | None:
         with self._lock:
             return self._fallback_reasons.get(name)
-
-    def info(self, name: str) -> ModelInfo:
-        return model_info(self.get(name))
-
