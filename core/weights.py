@@ -20,6 +20,7 @@ import pickle
 import sys
 import threading
 import urllib.request
+import zlib
 from collections import OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -292,7 +293,11 @@ def _load_imagenet(name: str) -> nn.Module:
 
 
 def _load_random(name: str) -> nn.Module:
-    model = _build(name, 1000)
+    # Seeded by name, without touching the caller's RNG: a model evicted from the cache and
+    # loaded again is the same network, so cached explanations and new ones never disagree.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(zlib.crc32(name.encode()))
+        model = _build(name, 1000)
     model.gradcam_info = _imagenet_info(name, "random init (untrained)", False)
     return model
 

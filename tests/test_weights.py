@@ -451,3 +451,19 @@ def test_cli_download_all(capsys, monkeypatch):
     assert W.main(["download", "--all"]) == 0
     assert attempted == list(W.MODELS)
     assert len(capsys.readouterr().out.splitlines()) == len(W.MODELS)
+
+
+def test_random_weights_are_the_same_network_on_every_load():
+    """An evicted untrained model must come back identical, or cached maps would disagree."""
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    first = W.load_model("resnet18", "random", device="cpu")
+    assert torch.equal(torch.rand(3), expected_draw), "the caller's random stream is left alone"
+    W.clear_cache()
+    second = W.load_model("resnet18", "random", device="cpu")
+    assert first is not second
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+    other = W.load_model("resnet34", "random", device="cpu")
+    assert not torch.equal(other.conv1.weight, first.conv1.weight)
