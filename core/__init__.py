@@ -4,6 +4,7 @@ Torch, numpy, Pillow (and OpenCV's colormap tables) only: no Gradio.
 """
 
 from core.engine import Explanation, Prediction, explain
+from core.faithfulness import Faithfulness
 from core.intake import BadImageError, read_image
 from core.methods import METHODS
 from core.render import COLORMAPS
@@ -24,6 +25,7 @@ __all__ = [
     "BadCheckpointError",
     "BadImageError",
     "Explanation",
+    "Faithfulness",
     "ModelInfo",
     "ModelLoadError",
     "Prediction",

@@ -11,6 +11,10 @@ then frees the graph. Everything the page can show (any stage, any top-k class, 
 guided backprop, Guided Grad-CAM) is then computed from the stored tensors without touching the
 model. A class outside the top-k costs one more pass, once, and is cached like the others.
 
+The gradient CAM methods (see :mod:`core.methods`) reuse those tensors, so switching method costs
+no pass either. Score-CAM, Ablation-CAM and the faithfulness metrics need scores of perturbed
+copies: they run batches through the twin without a graph, once, and are cached.
+
 Gradients come from ``torch.autograd.grad`` on tensors this module holds, so no parameter ever
 gets a ``.grad`` and nothing is left on the shared model. The k backward passes run one class
 after another over the retained graph: on a 2-core CPU that measured as fast as
@@ -29,9 +33,21 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from core.faithfulness import STEPS, Faithfulness, evaluate
 from core.forward import STAGES, ReluRule, twin_for
 from core.intake import read_image, to_model_input
-from core.methods import METHODS
+from core.methods import (
+    ABLATION_CHANNELS,
+    GRADIENT_METHODS,
+    METHODS,
+    PERTURBATION_METHODS,
+    SCORECAM_CHANNELS,
+    ablation_drops,
+    ablationcam,
+    eigencam,
+    linear_head_drops,
+    scorecam,
+)
 from core.weights import ModelInfo, model_info
 
 
@@ -72,6 +88,11 @@ class Explanation:
         self.input_tensor = input_tensor
         self._lock = threading.Lock()
         self._classes: dict[int, _ClassGradients] = {}
+        # Results of network passes beyond the gradients: perturbation maps, faithfulness. Separate
+        # from _lock so a slow Score-CAM never holds up a gradient pass; re-entrant because a
+        # faithfulness score may need a Score-CAM map first.
+        self._memo_lock = threading.RLock()
+        self._memos: dict[tuple, Any] = {}
         self.stage_activations: list[Tensor] = []
         self.logits: Tensor = torch.empty(0)
         self.predictions: list[Prediction] = []
@@ -94,7 +115,7 @@ class Explanation:
         forward pass, so the first pass can choose its classes from its own predictions.
         """
         twin = twin_for(self._model)
-        x = self.input_tensor.to(twin.device).requires_grad_(True)
+        x = self.input_tensor.detach().to(twin.device).requires_grad_(True)
         rule = ReluRule()
         with torch.enable_grad():
             stage_activations, logits = twin.forward(x, rule)
@@ -166,6 +187,13 @@ class Explanation:
         if not (isinstance(class_idx, (int, np.integer)) and 0 <= class_idx < self.num_classes):
             raise ValueError(f"class must be an integer from 0 to {self.num_classes - 1}, not {class_idx!r}")
 
+    def _memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """compute() once per key, whatever the number of threads asking."""
+        with self._memo_lock:
+            if key not in self._memos:
+                self._memos[key] = compute()
+            return self._memos[key]
+
     # ----- maps ---------------------------------------------------------------------------
 
     def gradients(self, class_idx: int, layer: int | str) -> Tensor:
@@ -186,25 +214,83 @@ class Explanation:
         raw: bool = False,
         counterfactual: bool = False,
         method: str = "gradcam",
+        channels: int | None = None,
     ) -> np.ndarray:
-        """The class activation map of ``method`` for the class at the stage.
+        """The class activation map of ``method`` (one of :data:`core.methods.METHODS`) for the class at the stage.
 
         raw=True: the (h, w) map at the stage's own resolution, unnormalised. Otherwise the map
         is upsampled bilinearly to the original image's size and min-max scaled to [0, 1]; an
         all-zero map stays zero. counterfactual=True uses −∂y_c/∂A: where the image argues
-        against the class.
+        against the class; only gradient methods have one. ``channels`` caps the channels that
+        Score-CAM and Ablation-CAM perturb (defaults: ``SCORECAM_CHANNELS``,
+        ``ABLATION_CHANNELS``); their maps are computed once and cached.
         """
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        index = stage_index(layer)
-        gradients = self.gradients(class_idx, layer)
-        if counterfactual:
-            gradients = -gradients
-        cam_raw = METHODS[method](self.stage_activations[index], gradients)
-        cam_raw = torch.nan_to_num(cam_raw, nan=0.0, posinf=0.0, neginf=0.0)
+        cam_raw = self._raw_cam(class_idx, stage_index(layer), method, counterfactual, channels)
         if raw:
             return cam_raw.numpy().astype(np.float32, copy=False)
         return _normalise01(_resize(cam_raw[None], self.size)[0]).numpy()
+
+    def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        if counterfactual and method not in GRADIENT_METHODS:
+            raise ValueError(
+                f"{method} has no counterfactual: it does not use gradients, so there is no −∂y_c/∂A to follow; "
+                f"counterfactuals exist for {', '.join(GRADIENT_METHODS)}"
+            )
+        if channels is not None and (method not in PERTURBATION_METHODS or not _is_positive_int(channels)):
+            raise ValueError(
+                f"channels caps {' and '.join(PERTURBATION_METHODS)} only, and must be a positive integer; "
+                f"got {channels!r} for {method}"
+            )
+        self._check_class(class_idx)
+        activations = self.stage_activations[index]
+        if method in GRADIENT_METHODS:
+            gradients = self.gradients(class_idx, index + 1)
+            cam_raw = GRADIENT_METHODS[method](activations, -gradients if counterfactual else gradients)
+        elif method == "eigencam":
+            cam_raw = eigencam(activations)
+        else:
+            cam_raw = self._perturbation_cam(class_idx, index, method, channels)
+        return torch.nan_to_num(cam_raw, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _perturbation_cam(self, class_idx: int, index: int, method: str, channels: int | None) -> Tensor:
+        """Score-CAM or Ablation-CAM through the twin, computed once per (class, stage, method, cap)."""
+        twin = twin_for(self._model)
+        activations = self.stage_activations[index]
+        score = float(self.logits[class_idx])
+        if method == "ablationcam" and index == 3 and twin.fc_weight is not None:
+            class_weights = twin.fc_weight[class_idx].to("cpu", torch.float32)
+            return ablationcam(activations, linear_head_drops(activations, class_weights), score)  # free: no cache
+        if channels is None:
+            channels = SCORECAM_CHANNELS if method == "scorecam" else ABLATION_CHANNELS
+        cap = min(int(channels), activations.shape[0])  # so that every cap ≥ C shares one entry
+
+        def compute() -> Tensor:
+            if method == "scorecam":
+                return scorecam(activations, self.input_tensor, lambda batch: twin.logits(batch)[:, class_idx], cap)
+            drops = ablation_drops(activations, score, lambda batch: twin.forward_from(index, batch)[:, class_idx], cap)
+            return ablationcam(activations, drops, score)
+
+        return self._memo((method, class_idx, index, cap), compute)
+
+    def faithfulness(self, class_idx: int, layer: int | str = 4, method: str = "gradcam", *, steps: int = STEPS) -> Faithfulness:
+        """Deletion/insertion AUC and confidence drop of the method's map (see :mod:`core.faithfulness`).
+
+        Computed once per (class, stage, method, steps): ⌈(2·steps + 1) / BATCH_SIZE⌉ batched
+        passes through the twin without a graph, after whatever the map itself needs.
+        """
+        index = stage_index(layer)
+
+        def compute() -> Faithfulness:
+            cam_raw = self._raw_cam(class_idx, index, method, False, None)
+            height, width = self.input_tensor.shape[-2:]
+            saliency = _normalise01(_resize(cam_raw[None], (width, height))[0])
+            twin = twin_for(self._model)
+            probabilities = lambda batch: torch.softmax(twin.logits(batch).double(), dim=1)[:, class_idx]  # noqa: E731
+            return evaluate(self.input_tensor, saliency, probabilities, steps)
+
+        return self._memo(("faithfulness", class_idx, index, method, steps), compute)
 
     def guided_backprop(self, class_idx: int) -> np.ndarray:
         """∂y_c/∂(input tensor) under the guided ReLU rule, float32 (H, W, 3) at the original size."""
@@ -217,6 +303,10 @@ class Explanation:
         """Guided backprop × the upsampled, [0, 1]-scaled CAM, per channel: fine-grained and class-discriminative."""
         cam01 = self.cam(class_idx, layer, counterfactual=counterfactual, method=method)
         return self.guided_backprop(class_idx) * cam01[..., None]
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _resize(maps: Tensor, size: tuple[int, int]) -> Tensor:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 
 from core.engine import Explanation
+from core.faithfulness import Faithfulness
 from core.forward import STAGES
+from core.methods import METHODS
 from core.render import DEFAULT_COLORMAP, as_rgb_array, gradient_image, heatmap, overlay, strip
 
 PANEL_TITLES = ("Original", "Grad-CAM heatmap", "Overlay", "Guided backprop", "Guided Grad-CAM")
@@ -69,3 +72,38 @@ def layer_overlays(
         (stage, overlay(explanation.image, explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), colormap, opacity))
         for stage in STAGES
     ]
+
+
+@dataclass(frozen=True)
+class MethodView:
+    """One CAM method's overlay and faithfulness scores, for the side-by-side comparison."""
+
+    method: str
+    overlay: np.ndarray
+    faithfulness: Faithfulness
+
+
+def method_comparison(
+    explanation: Explanation,
+    class_idx: int,
+    layer: int | str = 4,
+    *,
+    colormap: str = DEFAULT_COLORMAP,
+    opacity: float = 0.5,
+    methods: Sequence[str] = METHODS,
+    on_method: Callable[[str], None] | None = None,
+) -> list[MethodView]:
+    """Every method's overlay for one class and stage, each scored by deletion/insertion.
+
+    ``on_method`` is told which method starts next, for a progress bar: the perturbation
+    methods and the scores run the network.
+    """
+    views = []
+    for method in methods:
+        if on_method is not None:
+            on_method(method)
+        cam01 = explanation.cam(class_idx, layer, method=method)
+        views.append(
+            MethodView(method, overlay(explanation.image, cam01, colormap, opacity), explanation.faithfulness(class_idx, layer, method))
+        )
+    return views

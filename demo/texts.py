@@ -45,3 +45,12 @@ API_DESCRIPTION = (
     "Guided Grad-CAM) for the chosen model, layer (1-4) and class (None for the top prediction), "
     "the top-k predictions, and a status line naming the weights in use."
 )
+
+COMPARE_HELP = """
+Every method below explains the same class at the same layer. Each map is then *tested*: delete the
+pixels it calls most important, most important first, and watch the class probability (deletion;
+a faithful map makes it fall fast, so a **low** area under the curve is better), or start from a
+blurred image and put those pixels back first (insertion; a **high** area is better). A sharper,
+prettier map is not always the more faithful one. Score-CAM, Ablation-CAM and the scores run the
+network, so this takes a few seconds.
+"""

@@ -14,9 +14,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from core import COLORMAPS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from core import COLORMAPS, METHODS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
 from core.intake import fit_within  # noqa: E402
-from core.views import PANEL_TITLES, layer_overlays, panels  # noqa: E402
+from core.methods import METHOD_INFO  # noqa: E402
+from core.views import PANEL_TITLES, layer_overlays, method_comparison, panels  # noqa: E402
 from core.weights import model_info  # noqa: E402
 from demo import texts  # noqa: E402
 from demo.session import ExplanationCache, ModelShelf, image_digest  # noqa: E402
@@ -83,6 +86,11 @@ def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
     return [(f"{p.label} · {p.probability:.1%}", p.index) for p in explanation.predictions]
 
 
+def method_name(method: str) -> str:
+    """The method's display name, e.g. "Grad-CAM++", from the first words of its description."""
+    return METHOD_INFO[method].split(":")[0]
+
+
 class Explorer:
     """The page's event handlers and the server-side state they share."""
 
@@ -139,26 +147,26 @@ class Explorer:
         return gr.update(value=self.confidences(explanation), label=heading)
 
     @staticmethod
-    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool) -> list:
-        return panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual).as_list()
+    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
+        return panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method).as_list()
 
     @staticmethod
-    def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool) -> list:
+    def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
         grids = [tuple(a.shape[-2:]) for a in explanation.stage_activations]
-        overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual)
+        overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
         return [(picture, f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
 
     # ----- events -----------------------------------------------------------------------
 
     @_user_errors
-    def on_new_input(self, image, model_name, layer, top_k, colormap, opacity, counterfactual, request: gr.Request = None, progress=gr.Progress()):
+    def on_new_input(self, image, model_name, layer, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None, progress=gr.Progress()):
         """A new image, model or top-k: one network pass, then the first panels."""
         if not image:
             return [None] * 5 + [gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
         started = time.perf_counter()
         explanation = self.explanation(image, model_name, top_k, _session(request), progress)
         top = explanation.top_classes[0]
-        pictures = self.view(explanation, top, layer, colormap, opacity, counterfactual)
+        pictures = self.view(explanation, top, layer, colormap, opacity, counterfactual, method)
         status = self.status(explanation, model_name, time.perf_counter() - started)
         return [
             *pictures,
@@ -170,23 +178,51 @@ class Explorer:
         ]
 
     @_user_errors
-    def on_view(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, request: gr.Request = None):
+    def on_view(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
         """A layer, class, colormap, opacity or counterfactual change: cached, no network pass."""
         if not image:
             return [None] * 5 + [gr.update(), gr.update()]
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         radio = class_idx if class_idx in explanation.top_classes else None
-        return [*self.view(explanation, class_idx, layer, colormap, opacity, counterfactual), radio, class_idx]
+        return [*self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method), radio, class_idx]
 
     @_user_errors
-    def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, request: gr.Request = None):
+    def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
         """The layer1..layer4 strip; the first call for an image completes its whole top-k."""
         if not image:
             return None
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual)
+        return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
+
+    @_user_errors
+    def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
+        """Every method side by side for the class and layer, scored by deletion and insertion."""
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        done = []
+
+        def report(method: str) -> None:
+            progress(len(done) / len(METHODS), desc=f"{method_name(method)}…")
+            done.append(method)
+
+        views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
+        tiles = [
+            (v.overlay, f"{method_name(v.method)} · deletion {v.faithfulness.deletion_auc:.3f} · insertion {v.faithfulness.insertion_auc:.3f}")
+            for v in views
+        ]
+        rows = [
+            "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |",
+            "|---|---|---|---|",
+            *(
+                f"| {method_name(v.method)} | {v.faithfulness.deletion_auc:.3f} | {v.faithfulness.insertion_auc:.3f} | {v.faithfulness.average_drop:.1%} |"
+                for v in views
+            ),
+        ]
+        label = explanation.info.categories[class_idx]
+        heading = f"**{label}** at layer{int(layer)}: a lower deletion and a higher insertion area mean a more faithful map."
+        return tiles, heading + "\n\n" + "\n".join(rows), _curves(views, "deletion"), _curves(views, "insertion")
 
     @_user_errors
     def api_explain(self, image, model_name, layer, class_idx, top_k, request: gr.Request = None):
@@ -194,12 +230,23 @@ class Explorer:
         started = time.perf_counter()
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False)
+        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
         status = self.status(explanation, model_name, time.perf_counter() - started)
         return [*pictures, self.confidences(explanation), status]
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(_session(request))
+
+
+def _curves(views, curve: str) -> pd.DataFrame:
+    """One long table of a curve for every method, as gr.LinePlot draws it."""
+    return pd.DataFrame(
+        [
+            {"fraction of pixels": f, "class probability": p, "method": method_name(v.method)}
+            for v in views
+            for f, p in zip(v.faithfulness.fractions, getattr(v.faithfulness, curve))
+        ]
+    )
 
 
 CSS = """
@@ -231,6 +278,9 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
                 layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
                 top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
+                method = gr.Dropdown(
+                    [(method_name(m), m) for m in METHODS], value="gradcam", label="Method", info="Compare them all below, scored for faithfulness"
+                )
                 with gr.Accordion("More controls", open=False):
                     colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
@@ -251,12 +301,20 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 for n, title in enumerate(PANEL_TITLES)
             ]
         depth = gr.Gallery(label="The selected class at layer1 → layer4", elem_id="depth", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
+        with gr.Accordion("Compare methods: which explanation to trust?", open=False):
+            gr.Markdown(texts.COMPARE_HELP)
+            compare = gr.Button("Compare all methods for this class and layer", variant="primary")
+            comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=520, format="png", object_fit="contain", interactive=False, elem_id="comparison")
+            scores = gr.Markdown()
+            with gr.Row():
+                deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Deletion: most salient pixels removed first (lower is better)", y_lim=[0, 1])
+                insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Insertion: most salient pixels restored first (higher is better)", y_lim=[0, 1])
         with gr.Accordion("What am I looking at?", open=False):
             gr.Markdown(texts.HELP)
         api_trigger = gr.Button(visible=False)
 
-        new_inputs = [image, model, layer, top_k, colormap, opacity, counterfactual]
-        view_settings = [top_k, colormap, opacity, counterfactual]
+        new_inputs = [image, model, layer, top_k, colormap, opacity, counterfactual, method]
+        view_settings = [top_k, colormap, opacity, counterfactual, method]
         depth_inputs = [image, model, any_class, *view_settings]
         common = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
         network = dict(concurrency_id="network", concurrency_limit=NETWORK_CONCURRENCY, api_visibility="undocumented")
@@ -276,6 +334,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             (colormap.change, any_class, True),
             (opacity.release, any_class, True),
             (counterfactual.change, any_class, True),
+            (method.change, any_class, True),
             (top_class.select, top_class, True),
             (any_class.input, any_class, True),
         ):
@@ -291,6 +350,12 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             api_description=texts.API_DESCRIPTION,
             concurrency_id="network",
             concurrency_limit=NETWORK_CONCURRENCY,
+        )
+        compare.click(
+            explorer.on_compare,
+            [image, model, layer, any_class, top_k, colormap, opacity],
+            [comparison, scores, deletion, insertion],
+            **network,
         )
         demo.unload(explorer.on_unload)
     return demo

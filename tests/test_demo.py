@@ -148,3 +148,27 @@ def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):
     new_input(explorer, str(second), top_k=2)
     assert len(forward_calls) == runs
     assert Image.open(first).size == (200, 150)
+
+
+def test_method_choice_changes_the_maps_without_a_network_pass(explorer, photo, forward_calls):
+    new_input(explorer, photo)
+    explorer.on_depth(photo, "resnet18", None, 5, **SETTINGS)
+    runs = len(forward_calls)
+    gradcam = view(explorer, photo, 3, None)[1]
+    layercam = view(explorer, photo, 3, None, method="layercam")[1]
+    assert not np.array_equal(gradcam, layercam)
+    assert len(forward_calls) == runs, "gradient methods reuse the stored gradients"
+    with pytest.raises(gr.Error, match="counterfactual"):
+        view(explorer, photo, 3, None, method="scorecam", counterfactual=True)
+
+
+def test_compare_view_scores_every_method(explorer, photo):
+    from core import METHODS
+
+    tiles, table, deletion, insertion = explorer.on_compare(photo, "resnet18", 4, None, 5, "jet", 0.5)
+    assert len(tiles) == len(METHODS)
+    for picture, caption in tiles:
+        assert picture.shape == (320, 480, 3) and "deletion" in caption and "insertion" in caption
+    assert table.count("\n|") == len(METHODS) + 2, "header, rule and a row per method"
+    assert set(deletion["method"]) == set(insertion["method"]) and len(set(deletion["method"])) == len(METHODS)
+    assert deletion["class probability"].between(0, 1).all()
