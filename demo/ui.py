@@ -6,15 +6,21 @@ It holds no maths: every number comes from core.explain and every picture from c
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from core import COLORMAPS, METHODS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
 from core.intake import fit_within  # noqa: E402
@@ -61,6 +67,22 @@ class UploadedImage(gr.Image):
         if payload is not None and payload.path is not None:
             return str(payload.path)
         return super().preprocess(payload)
+
+
+def png_file(picture: np.ndarray, name: str = "panel") -> str:
+    """The picture as a lossless PNG file in Gradio's cache, which serves it as is.
+
+    zlib level 1 encodes a 512 px panel in ~10 ms against ~50 ms at Gradio's level 6, for files
+    ~15% larger; the page shows up to 9 pictures per event. Gradio's delete_cache ages them out.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "png", compress_level=1)
+    data = buffer.getvalue()
+    folder = Path(get_upload_folder()) / hashlib.blake2b(data, digest_size=16).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    path.write_bytes(data)
+    return str(path)
 
 
 def _user_errors(handler: Callable) -> Callable:
@@ -147,14 +169,15 @@ class Explorer:
         return gr.update(value=self.confidences(explanation), label=heading)
 
     @staticmethod
-    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
-        return panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method).as_list()
+    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
+        pictures = panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
+        return [png_file(picture) for picture in pictures.as_list()]
 
     @staticmethod
     def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
         grids = [tuple(a.shape[-2:]) for a in explanation.stage_activations]
         overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
-        return [(picture, f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
+        return [(png_file(picture), f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
 
     # ----- events -----------------------------------------------------------------------
 
@@ -209,7 +232,7 @@ class Explorer:
 
         views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
         tiles = [
-            (v.overlay, f"{method_name(v.method)} · deletion {v.faithfulness.deletion_auc:.3f} · insertion {v.faithfulness.insertion_auc:.3f}")
+            (png_file(v.overlay), f"{method_name(v.method)} · deletion {v.faithfulness.deletion_auc:.3f} · insertion {v.faithfulness.insertion_auc:.3f}")
             for v in views
         ]
         rows = [

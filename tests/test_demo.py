@@ -35,6 +35,12 @@ def forward_calls(monkeypatch):
     return calls
 
 
+def pixels(path: str) -> np.ndarray:
+    """The page gets PNG files; they must decode to exactly what was rendered."""
+    assert path.endswith(".png")
+    return np.asarray(Image.open(path))
+
+
 def new_input(explorer, image, model="resnet18", layer=4, top_k=5, **settings):
     return explorer.on_new_input(image, model, layer, top_k, **{**SETTINGS, **settings})
 
@@ -45,7 +51,7 @@ def view(explorer, image, layer, class_idx, model="resnet18", top_k=5, **setting
 
 def test_a_new_image_shows_five_panels_predictions_and_the_untrained_status(explorer, photo):
     outputs = new_input(explorer, photo)
-    pictures, predictions, radio, any_class, status, banner = outputs[:5], *outputs[5:]
+    pictures, predictions, radio, any_class, status, banner = [pixels(p) for p in outputs[:5]], *outputs[5:]
     for picture in pictures:
         assert picture.shape == (320, 480, 3) and picture.dtype == np.uint8
     assert not np.array_equal(pictures[1], pictures[2]), "heatmap and overlay differ"
@@ -59,7 +65,7 @@ def test_a_new_image_shows_five_panels_predictions_and_the_untrained_status(expl
 def test_large_uploads_are_explained_at_display_size(explorer, tmp_path):
     path = tmp_path / "big.jpg"
     smooth_image(2000, 1000, seed=4).save(path)
-    pictures = new_input(explorer, str(path))[:5]
+    pictures = [pixels(p) for p in new_input(explorer, str(path))[:5]]
     assert pictures[0].shape == (DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)
 
 
@@ -75,7 +81,7 @@ def test_switching_layer_class_colormap_opacity_or_counterfactual_never_runs_the
     heatmaps = {}
     for layer in (1, 2, 3, 4):
         for c in classes[:3]:
-            heatmaps[layer, c] = view(explorer, photo, layer, c)[1]
+            heatmaps[layer, c] = pixels(view(explorer, photo, layer, c)[1])
     view(explorer, photo, 2, classes[1], colormap="cividis")
     view(explorer, photo, 2, classes[1], opacity=0.9)
     view(explorer, photo, 2, classes[1], counterfactual=True)
@@ -102,7 +108,7 @@ def test_bad_uploads_become_readable_errors_and_the_next_request_works(explorer,
             new_input(explorer, str(path))
     with pytest.raises(gr.Error, match="unknown model"):
         new_input(explorer, photo, model="vgg16")
-    assert new_input(explorer, photo)[0].shape == (320, 480, 3)
+    assert pixels(new_input(explorer, photo)[0]).shape == (320, 480, 3)
 
 
 def test_no_image_clears_the_page_without_an_error(explorer):
@@ -115,7 +121,7 @@ def test_api_handler_explains_a_chosen_class(explorer, photo):
     top = explorer.api_explain(photo, "resnet18", 4, None, 3)
     chosen = explorer.api_explain(photo, "resnet18", 4, 7, 3)
     assert len(top) == 7 and len(top[5]) == 3
-    assert not np.array_equal(top[1], chosen[1])
+    assert not np.array_equal(pixels(top[1]), pixels(chosen[1]))
 
 
 def test_sessions_are_kept_apart_and_freed_on_unload(explorer, photo):
@@ -154,8 +160,8 @@ def test_method_choice_changes_the_maps_without_a_network_pass(explorer, photo, 
     new_input(explorer, photo)
     explorer.on_depth(photo, "resnet18", None, 5, **SETTINGS)
     runs = len(forward_calls)
-    gradcam = view(explorer, photo, 3, None)[1]
-    layercam = view(explorer, photo, 3, None, method="layercam")[1]
+    gradcam = pixels(view(explorer, photo, 3, None)[1])
+    layercam = pixels(view(explorer, photo, 3, None, method="layercam")[1])
     assert not np.array_equal(gradcam, layercam)
     assert len(forward_calls) == runs, "gradient methods reuse the stored gradients"
     with pytest.raises(gr.Error, match="counterfactual"):
@@ -168,7 +174,17 @@ def test_compare_view_scores_every_method(explorer, photo):
     tiles, table, deletion, insertion = explorer.on_compare(photo, "resnet18", 4, None, 5, "jet", 0.5)
     assert len(tiles) == len(METHODS)
     for picture, caption in tiles:
-        assert picture.shape == (320, 480, 3) and "deletion" in caption and "insertion" in caption
+        assert pixels(picture).shape == (320, 480, 3) and "deletion" in caption and "insertion" in caption
     assert table.count("\n|") == len(METHODS) + 2, "header, rule and a row per method"
     assert set(deletion["method"]) == set(insertion["method"]) and len(set(deletion["method"])) == len(METHODS)
     assert deletion["class probability"].between(0, 1).all()
+
+
+def test_png_files_are_lossless_and_shared_by_content():
+    from demo.ui import png_file
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    first, second = png_file(picture), png_file(picture.copy())
+    assert first == second
+    np.testing.assert_array_equal(np.asarray(Image.open(first)), picture)
