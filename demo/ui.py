@@ -232,7 +232,7 @@ class Explorer:
 
         views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
         tiles = [
-            (png_file(v.overlay), f"{method_name(v.method)} · deletion {v.faithfulness.deletion_auc:.3f} · insertion {v.faithfulness.insertion_auc:.3f}")
+            (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
             for v in views
         ]
         rows = [
@@ -327,7 +327,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         with gr.Accordion("Compare methods: which explanation to trust?", open=False):
             gr.Markdown(texts.COMPARE_HELP)
             compare = gr.Button("Compare all methods for this class and layer", variant="primary")
-            comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=520, format="png", object_fit="contain", interactive=False, elem_id="comparison")
+            comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=620, format="png", object_fit="contain", interactive=False, elem_id="comparison")
             scores = gr.Markdown()
             with gr.Row():
                 deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Deletion: most salient pixels removed first (lower is better)", y_lim=[0, 1])

@@ -174,7 +174,7 @@ def test_compare_view_scores_every_method(explorer, photo):
     tiles, table, deletion, insertion = explorer.on_compare(photo, "resnet18", 4, None, 5, "jet", 0.5)
     assert len(tiles) == len(METHODS)
     for picture, caption in tiles:
-        assert pixels(picture).shape == (320, 480, 3) and "deletion" in caption and "insertion" in caption
+        assert pixels(picture).shape == (320, 480, 3) and " del " in caption and " ins " in caption
     assert table.count("\n|") == len(METHODS) + 2, "header, rule and a row per method"
     assert set(deletion["method"]) == set(insertion["method"]) and len(set(deletion["method"])) == len(METHODS)
     assert deletion["class probability"].between(0, 1).all()
