@@ -52,9 +52,9 @@ def panels(
         heatmap=heatmap(cam01, colormap),
         overlay=overlay(explanation.image, cam01, colormap, opacity),
         guided_backprop=gradient_image(guided),
-        guided_gradcam=gradient_image(
-            explanation.guided_gradcam(class_idx, layer, counterfactual=counterfactual, method=method)
-        ),
+        # Explanation.guided_gradcam's product, from the map and gradient already in hand:
+        # calling it would upsample both again on every switch.
+        guided_gradcam=gradient_image(guided * cam01[..., None]),
     )
 
 

@@ -252,3 +252,16 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="top_k"):
         explain(model, smooth_image(64, 64, 20), top_k=0)
     assert explanation.cam(0, "layer2").shape == (64, 64)
+
+
+def test_panels_show_the_explanations_own_guided_gradcam():
+    from core.render import gradient_image
+    from core.views import panels
+
+    model = random_resnet("resnet18", seed=23)
+    explanation = explain(model, smooth_image(160, 120, 24), top_k=2)
+    c = explanation.top_classes[1]
+    view = panels(explanation, c, 2, counterfactual=True, method="layercam")
+    expected = explanation.guided_gradcam(c, 2, counterfactual=True, method="layercam")
+    np.testing.assert_array_equal(view.guided_gradcam, gradient_image(expected))
+    assert view.guided_gradcam.shape == (120, 160, 3)
