@@ -33,8 +33,6 @@ import io
 import json
 import os
 import platform
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,15 +43,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-# Before anything imports gradio or torchvision: no telemetry, no weight downloads.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ["GRADCAM_OFFLINE"] = "1"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.pop("GRADCAM_WEIGHTS", None)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Before anything imports gradio or torchvision: common sets the offline switches.
+from common import (  # noqa: E402
+    ROOT,
+    Stat,
+    check_at_least,
+    check_at_most,
+    cpu_name,
+    fresh_photo,
+    launch_app,
+    loadavg,
+    peak_rss,
+    photo,
+)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -70,8 +73,6 @@ from core.intake import to_model_input  # noqa: E402
 from core.views import panels  # noqa: E402
 from core.weights import model_info  # noqa: E402
 
-ASSETS = ROOT / "assets"
-ASSET_NAMES = ("cheetah.jpg", "lion_and_cheetah.jpg", "tower.jpg", "lion.jpg")
 TOP_K = 5  # 2 in --smoke, which only checks that everything runs
 
 # Targets (resnet50, 2 threads).
@@ -91,31 +92,6 @@ WARMUP = 1
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-@dataclass
-class Stat:
-    times: list[float]  # seconds
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def iqr(self) -> float:
-        if len(self.times) < 2:
-            return 0.0
-        q1, _, q3 = np.percentile(self.times, [25, 50, 75])
-        return float(q3 - q1)
-
-    def ms(self) -> str:
-        return f"{self.median * 1e3:8.1f} ms (IQR {self.iqr * 1e3:6.1f}, min {min(self.times) * 1e3:6.1f})"
-
-    def s(self) -> str:
-        return f"{self.median:7.3f} s (IQR {self.iqr:6.3f}, min {min(self.times):6.3f})"
-
-    def ms_short(self, digits: int = 0) -> str:
-        return f"{self.median * 1e3:.{digits}f} ms (IQR {self.iqr * 1e3:.{digits}f})"
 
 
 def interleaved(impls: dict[str, Callable[[], Any]], reps: int, warmup: int | None = None, setup: Callable[[], None] | None = None) -> tuple[dict[str, Stat], dict[str, Any]]:
@@ -145,40 +121,6 @@ def paired_ratio(anchor: Stat, ours: Stat) -> float:
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def asset(name: str) -> Image.Image:
-    with Image.open(ASSETS / name) as image:
-        return image.convert("RGB")
-
-
-def photo(width: int, height: int, name: str = "cheetah.jpg") -> Image.Image:
-    """An asset photo cropped to the aspect ratio and resized to exactly width×height."""
-    image = asset(name)
-    w, h = image.size
-    target = width / height
-    if w / h > target:
-        crop_w = round(h * target)
-        box = ((w - crop_w) // 2, 0, (w - crop_w) // 2 + crop_w, h)
-    else:
-        crop_h = round(w / target)
-        box = (0, (h - crop_h) // 2, w, (h - crop_h) // 2 + crop_h)
-    return image.crop(box).resize((width, height), Image.Resampling.LANCZOS)
-
-
-def fresh_photo(seed: int, long_side: int = 512) -> Image.Image:
-    """A different natural-looking picture for every seed: a random crop of an asset, jittered."""
-    rng = np.random.default_rng(seed)
-    image = asset(ASSET_NAMES[seed % len(ASSET_NAMES)])
-    w, h = image.size
-    frac = rng.uniform(0.7, 1.0)
-    cw, ch = max(16, int(w * frac)), max(16, int(h * frac))
-    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-    crop = image.crop((x0, y0, x0 + cw, y0 + ch))
-    scale = long_side / max(cw, ch)
-    crop = crop.resize((max(1, round(cw * scale)), max(1, round(ch * scale))), Image.Resampling.LANCZOS)
-    pixels = np.asarray(crop, dtype=np.int16) + rng.integers(-2, 3, (crop.height, crop.width, 3))
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
 def random_model(name: str) -> torch.nn.Module:
@@ -302,19 +244,6 @@ class Report:
         return f"{'PASS' if passed else 'MISS'} ({margin})"
 
 
-def check_at_most(value: float, limit: float, unit: str) -> tuple[bool, str]:
-    passed = value <= limit
-    if passed:
-        return True, f"{value:.0f} {unit} <= {limit:.0f} {unit}, {limit - value:.0f} {unit} ({(limit - value) / limit:.0%}) to spare"
-    return False, f"{value:.0f} {unit} > {limit:.0f} {unit}, {value - limit:.0f} {unit} ({(value - limit) / limit:.0%}) over"
-
-
-def check_at_least(ratio: float, limit: float) -> tuple[bool, str]:
-    if ratio >= limit:
-        return True, f"{ratio:.1f}x >= {limit:.0f}x, {ratio / limit - 1:.0%} margin"
-    return False, f"{ratio:.1f}x < {limit:.0f}x, {1 - ratio / limit:.0%} short"
-
-
 def full_panel(report: Report, model_name: str, size: tuple[int, int], reps: int, is_target: bool) -> None:
     base = random_model(model_name)
     image = photo(*size)
@@ -420,22 +349,6 @@ def section_switch(report: Report, model_names: list[str], image: Image.Image, r
 # ----------------------------------------------------------------------------- section 4
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_app():
-    from demo import build_demo, launch_options
-
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=1).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **launch_options()
-    )
-    return demo
-
-
 def section_end_to_end(report: Report, model_name: str, reps: int, long_side: int, is_target: bool) -> None:
     print(f"\n== 4. End to end: app in this process, gradio_client -> /explain on localhost ({model_name}, new {long_side} px JPEG per rep)")
     from gradio_client import Client, handle_file
@@ -533,19 +446,6 @@ def memory_child() -> None:
     print(json.dumps({"peak_rss": peak_rss(), "marks": marks}))
 
 
-def peak_rss() -> int:
-    """This process's peak RSS in bytes.
-
-    VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child started
-    from a large parent would report the parent's RSS (measured: 2.6 GiB instead of 1.7).
-    """
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def section_memory(report: Report) -> None:
     print("\n== 5. Memory: fresh process builds the app, loads resnet18 + resnet50, explains a 640x427 image with each")
     proc = subprocess.run(
@@ -605,12 +505,7 @@ def profile(image: Image.Image) -> None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     import captum
     import torchcam
 
@@ -630,12 +525,6 @@ def machine() -> str:
         f"torchvision {torchvision.__version__}, gradio {gradio_version}, captum {captum.__version__}, "
         f"grad-cam {pgc}, torchcam {torchcam.__version__}"
     )
-
-
-def loadavg() -> str:
-    with contextlib.suppress(OSError):
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return "?"
 
 
 def markdown(report: Report, header: str) -> str:

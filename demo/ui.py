@@ -5,6 +5,7 @@ It holds no maths: every number comes from core.explain and every picture from c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -23,21 +24,27 @@ from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core import COLORMAPS, METHODS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
-from core.intake import fit_within  # noqa: E402
-from core.methods import METHOD_INFO  # noqa: E402
+from core.methods import METHOD_INFO, PERTURBATION_METHODS  # noqa: E402
 from core.views import PANEL_TITLES, layer_overlays, method_comparison, panels  # noqa: E402
 from core.weights import model_info  # noqa: E402
 from demo import texts  # noqa: E402
+from demo.scheduler import Completer, NetworkScheduler, network_concurrency  # noqa: E402
 from demo.session import ExplanationCache, ModelShelf, image_digest  # noqa: E402
 
 DEFAULT_MODEL = "resnet50"
 #: Uploads are explained and shown at most this large: the model sees ≤448 px anyway.
 DISPLAY_SIDE = 640
 MAX_TOP_K = 10
-#: One network pass saturates both vCPUs of a Space; more at once only slows every user down.
-NETWORK_CONCURRENCY = 1
+#: Network passes at once: 1 on a 2-vCPU Space (one pass saturates both), one per 4 cores beyond,
+#: or $GRADCAM_NETWORK_CONCURRENCY (see demo.scheduler).
+NETWORK_CONCURRENCY = network_concurrency()
+#: Events that may run the network enter their handler this many at a time; the scheduler, not
+#: Gradio's queue, then orders their passes, so it sees every waiting first view.
+NETWORK_EVENTS = 8 * NETWORK_CONCURRENCY
 #: Re-rendering from a cached Explanation is cheap numpy and PNG work.
 RENDER_CONCURRENCY = 4
+#: layer1..layer4 strips waiting for their background completion.
+DEPTH_EVENTS = 16
 
 try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
     import spaces
@@ -119,6 +126,8 @@ class Explorer:
     def __init__(self, weights: str = "imagenet") -> None:
         self.shelf = ModelShelf(weights)
         self.cache = ExplanationCache()
+        self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
+        self.completer = Completer(self.scheduler)
 
     # ----- getting an Explanation -------------------------------------------------------
 
@@ -139,9 +148,29 @@ class Explorer:
         model = self.shelf.get(model_name)
         if progress is not None:
             progress(0.5, desc="Running the network…")
-        picture = fit_within(read_image(image), DISPLAY_SIDE)
-        explanation = _explain_on_device(model, picture, int(top_k))
+        # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
+        picture = read_image(image, max_side=DISPLAY_SIDE)
+        with self.scheduler.first_view():
+            explanation = _explain_on_device(model, picture, int(top_k))
         self.cache.put(session, key, explanation)
+        return explanation
+
+    def ready(self, explanation: Explanation, class_idx: int, layer: int) -> Explanation:
+        """Makes sure a view of (class, layer) runs no pass of its own outside the scheduler.
+
+        The lazy first pass holds the top class at layer4. Any other top-k view needs the whole
+        top-k, which is what the background completion computes: if it has not started yet, the
+        student's switch takes it over at first-view priority. A class outside the top-k costs
+        one pass of its own, also at first-view priority.
+        """
+        if class_idx in explanation.top_classes:
+            if not (class_idx == explanation.top_classes[0] and int(layer) == 4):
+                self.completer.now(explanation)
+        else:
+            self.completer.settle(explanation)  # a running completion holds the Explanation's lock
+            with self.scheduler.first_view():
+                explanation.gradients(class_idx, 1)  # one pass brings its stage and guided gradients
+                explanation.guided_backprop(class_idx)
         return explanation
 
     # ----- what the page shows ----------------------------------------------------------
@@ -168,9 +197,12 @@ class Explorer:
         heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
         return gr.update(value=self.confidences(explanation), label=heading)
 
-    @staticmethod
-    def view(explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
-        pictures = panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
+    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
+        self.ready(explanation, class_idx, layer)
+        # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
+        slow = method in PERTURBATION_METHODS
+        with self.scheduler.background() if slow else contextlib.nullcontext():
+            pictures = panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
         return [png_file(picture) for picture in pictures.as_list()]
 
     @staticmethod
@@ -191,6 +223,7 @@ class Explorer:
         top = explanation.top_classes[0]
         pictures = self.view(explanation, top, layer, colormap, opacity, counterfactual, method)
         status = self.status(explanation, model_name, time.perf_counter() - started)
+        self.completer.submit(explanation)  # the whole top-k in the background: later switches are cache hits
         return [
             *pictures,
             self.predictions(explanation),
@@ -212,12 +245,15 @@ class Explorer:
 
     @_user_errors
     def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
-        """The layer1..layer4 strip; the first call for an image completes its whole top-k."""
+        """The layer1..layer4 strip, once the background has completed the top-k (it yields to first views)."""
         if not image:
             return None
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
+        self.completer.wait(explanation)
+        slow = class_idx not in explanation.top_classes or method in PERTURBATION_METHODS
+        with self.scheduler.background() if slow else contextlib.nullcontext():
+            return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
 
     @_user_errors
     def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
@@ -230,7 +266,8 @@ class Explorer:
             progress(len(done) / len(METHODS), desc=f"{method_name(method)}…")
             done.append(method)
 
-        views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
+        with self.scheduler.background():  # many passes: other students' first views go first
+            views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
         tiles = [
             (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
             for v in views
@@ -255,6 +292,7 @@ class Explorer:
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
         status = self.status(explanation, model_name, time.perf_counter() - started)
+        self.completer.submit(explanation)  # as the page does: the next layer or class is a cache hit
         return [*pictures, self.confidences(explanation), status]
 
     def on_unload(self, request: gr.Request) -> None:
@@ -340,7 +378,10 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         view_settings = [top_k, colormap, opacity, counterfactual, method]
         depth_inputs = [image, model, any_class, *view_settings]
         common = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
-        network = dict(concurrency_id="network", concurrency_limit=NETWORK_CONCURRENCY, api_visibility="undocumented")
+        network = dict(concurrency_id="network", concurrency_limit=NETWORK_EVENTS, api_visibility="undocumented")
+        # The strip mostly waits for the background completion: its own group, so waiting strips
+        # never hold the slots of first views or of cheap re-renders.
+        strip = dict(concurrency_id="depth", concurrency_limit=DEPTH_EVENTS, api_visibility="undocumented")
 
         for trigger in (image.change, model.change, top_k.release):
             trigger(
@@ -348,7 +389,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 new_inputs,
                 [*outputs, predictions, top_class, any_class, status, banner],
                 **network,
-            ).then(explorer.on_depth, depth_inputs, depth, **network)
+            ).then(explorer.on_depth, depth_inputs, depth, **strip)
 
         view_outputs = [*outputs, top_class, any_class]
         # (trigger, where the class comes from, whether the layer1..4 strip changes too)
@@ -363,7 +404,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         ):
             event = trigger(explorer.on_view, [image, model, layer, class_source, *view_settings], view_outputs, **common)
             if redraw_depth:
-                event.then(explorer.on_depth, depth_inputs, depth, **common)
+                event.then(explorer.on_depth, depth_inputs, depth, **strip)
 
         api_trigger.click(
             explorer.api_explain,
@@ -372,13 +413,15 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             api_name="explain",
             api_description=texts.API_DESCRIPTION,
             concurrency_id="network",
-            concurrency_limit=NETWORK_CONCURRENCY,
+            concurrency_limit=NETWORK_EVENTS,
         )
         compare.click(
             explorer.on_compare,
             [image, model, layer, any_class, top_k, colormap, opacity],
             [comparison, scores, deletion, insertion],
-            **network,
+            concurrency_id="compare",
+            concurrency_limit=NETWORK_CONCURRENCY,
+            api_visibility="undocumented",
         )
         demo.unload(explorer.on_unload)
     return demo

@@ -20,6 +20,14 @@ def explorer():
     return Explorer()  # offline in tests: ImageNet weights are missing, so it falls back to random
 
 
+@pytest.fixture(autouse=True)
+def quiet_background(explorer):
+    """Background completions of one test must not run inside another's pass count."""
+    assert explorer.completer.join(120)
+    yield
+    assert explorer.completer.join(120)
+
+
 @pytest.fixture
 def photo(tmp_path):
     path = tmp_path / "photo.png"
@@ -150,6 +158,7 @@ def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):
     image.save(first)
     image.save(second)
     new_input(explorer, str(first), top_k=2)
+    assert explorer.completer.join(120)
     runs = len(forward_calls)
     new_input(explorer, str(second), top_k=2)
     assert len(forward_calls) == runs

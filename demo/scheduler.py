@@ -1,0 +1,235 @@
+"""Who runs the network next: a student waiting for a first view before any background work.
+
+Two kinds of network pass share the CPU:
+
+* **first views** (a new image on the page or through /explain, and a switch that needs a pass
+  the background has not made yet): someone is watching a spinner;
+* **background completions** (``Explanation.complete()``: the whole top-k at every layer, so
+  later switches are cache hits) and other work nobody is waiting on this instant.
+
+:class:`NetworkScheduler` admits at most ``slots`` first views at once, first come first served.
+A background pass starts only when no first view is waiting or running and a slot is free; a
+first view never waits for a background pass (a pass cannot be stopped halfway, so one already
+running shares the CPU with it instead of making it queue behind the rest of the pass).
+
+:class:`Completer` runs ``complete()`` for each new Explanation on background threads under that
+rule, once per Explanation, and lets a handler wait for it (the page's layer1..layer4 strip) or
+take it over at first-view priority (a switch that cannot wait).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+import weakref
+from collections import deque
+from concurrent.futures import Future
+from typing import Iterator
+
+from core import Explanation
+
+#: Overrides the number of network passes run at once (a positive integer).
+CONCURRENCY_ENV = "GRADCAM_NETWORK_CONCURRENCY"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's core count)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def network_concurrency(environ: dict[str, str] | os._Environ = os.environ, cores: int | None = None) -> int:
+    """How many network passes run at once: $GRADCAM_NETWORK_CONCURRENCY, else one per 4 cores.
+
+    One batch-1 pass keeps about two to four cores busy (torch splits each convolution over its
+    threads), so on a 2-vCPU Space a second concurrent pass only slows both down; from 8 cores on,
+    passes side by side use cores that one pass leaves idle.
+    """
+    value = environ.get(CONCURRENCY_ENV, "").strip()
+    if value:
+        try:
+            slots = int(value)
+        except ValueError:
+            slots = 0
+        if slots < 1:
+            raise ValueError(f"{CONCURRENCY_ENV} must be a positive integer, not {value!r}")
+        return slots
+    return max(1, (cores if cores is not None else available_cores()) // 4)
+
+
+class NetworkScheduler:
+    """A priority gate in front of the network: first views before background work."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, not {slots}")
+        self.slots = slots
+        self._condition = threading.Condition()
+        self._tickets = itertools.count()
+        self._queue: deque[int] = deque()  # waiting first views, in arrival order
+        self._first_views = 0  # running
+        self._background = 0  # running
+
+    @property
+    def waiting(self) -> int:
+        """First views waiting for a slot (the tests watch this)."""
+        with self._condition:
+            return len(self._queue)
+
+    @property
+    def running(self) -> tuple[int, int]:
+        """(first views, background passes) running now."""
+        with self._condition:
+            return self._first_views, self._background
+
+    @contextlib.contextmanager
+    def first_view(self) -> Iterator[None]:
+        """Hold a slot for a pass someone is waiting for; first come, first served."""
+        with self._condition:
+            ticket = next(self._tickets)
+            self._queue.append(ticket)
+            self._condition.wait_for(lambda: self._queue[0] == ticket and self._first_views < self.slots)
+            self._queue.popleft()
+            self._first_views += 1
+            self._condition.notify_all()  # the next in line may fit too
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._first_views -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """Hold a slot only while no first view waits or runs."""
+        with self._condition:
+            self._condition.wait_for(
+                lambda: not self._queue and self._first_views == 0 and self._background < self.slots
+            )
+            self._background += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._background -= 1
+                self._condition.notify_all()
+
+
+class Completer:
+    """Completes Explanations in the background, once each, yielding to first views.
+
+    The queue holds only weak references: an Explanation the session cache has dropped by the
+    time a slot frees up is skipped, not completed for nobody.
+    """
+
+    def __init__(self, scheduler: NetworkScheduler) -> None:
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._jobs: weakref.WeakKeyDictionary[Explanation, Future] = weakref.WeakKeyDictionary()
+        self._pending: deque[tuple[weakref.ref, Future]] = deque()
+        self._workers = 0
+
+    def submit(self, explanation: Explanation) -> Future:
+        """Schedule explanation.complete() unless it is scheduled or done; returns its future."""
+        with self._lock:
+            job = self._jobs.get(explanation)
+            if job is not None:
+                return job
+            job = Future()
+            self._jobs[explanation] = job
+            self._pending.append((weakref.ref(explanation), job))
+            if self._workers < self.scheduler.slots:
+                self._workers += 1
+                threading.Thread(target=self._work, name="gradcam-completer", daemon=True).start()
+            return job
+
+    def wait(self, explanation: Explanation) -> Explanation:
+        """The completed Explanation, waiting for the background (the page's strip can wait)."""
+        self.submit(explanation).result()
+        return explanation
+
+    def now(self, explanation: Explanation) -> Explanation:
+        """Complete it now, at first-view priority, unless the background already is on it.
+
+        A switch made before the background reached this Explanation takes the job over, so it
+        does not queue behind every other student's completion.
+        """
+        with self._lock:
+            job = self._jobs.get(explanation)
+            if job is None:
+                job = Future()
+                self._jobs[explanation] = job
+                take_over = True
+            else:
+                take_over = self._claim(job)
+            if take_over:
+                job.set_running_or_notify_cancel()
+        if not take_over:
+            job.result()
+            return explanation
+        try:
+            with self.scheduler.first_view():
+                explanation.complete()
+        except BaseException as err:
+            job.set_exception(err)
+            raise
+        job.set_result(explanation)
+        return explanation
+
+    def settle(self, explanation: Explanation) -> None:
+        """Wait if a background completion of this Explanation is running (it holds its lock)."""
+        with self._lock:
+            job = self._jobs.get(explanation)
+            running = job is not None and job.running()
+        if running:
+            job.result()
+
+    def done(self, explanation: Explanation) -> bool:
+        with self._lock:
+            job = self._jobs.get(explanation)
+            return job is not None and job.done() and not job.cancelled() and job.exception() is None
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no completion is queued or running (tests, benchmarks); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._pending and self._workers == 0, timeout)
+
+    # ----- inside ---------------------------------------------------------------------------
+
+    def _claim(self, job: Future) -> bool:
+        """Take a job no worker has started out of the queue (self._lock held)."""
+        for n, (_, pending) in enumerate(self._pending):
+            if pending is job:
+                del self._pending[n]
+                return True
+        return False
+
+    def _work(self) -> None:
+        # A worker first waits for a background slot, and only then takes the next job: until
+        # then every queued job can still be taken over by a student's switch.
+        while True:
+            with self.scheduler.background():
+                with self._lock:
+                    explanation = None
+                    while self._pending and explanation is None:
+                        ref, job = self._pending.popleft()
+                        explanation = ref()
+                        if explanation is None:
+                            job.cancel()  # dropped from the cache: nobody can wait for it
+                        else:
+                            job.set_running_or_notify_cancel()
+                    if explanation is None:
+                        self._workers -= 1
+                        self._idle.notify_all()
+                        return
+                try:
+                    explanation.complete()
+                except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the job
+                    job.set_exception(err)
+                else:
+                    job.set_result(explanation)
+                del explanation

@@ -1,0 +1,182 @@
+"""The network scheduler: first views before background completions, and /explain's completion.
+
+Orders of events are asserted, never durations: each test holds a pass open with an Event and
+releases it only once the scheduler shows the state the test is about.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.forward import Twin
+from demo.scheduler import CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
+from tests.test_engine import smooth_image
+
+ROOT = Path(__file__).resolve().parent.parent
+PATIENCE = 60.0  # seconds before a stuck test fails instead of hanging
+
+
+def eventually(condition, what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.005)
+
+
+def start(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+class HeldPass:
+    """A first view that holds its slot until released."""
+
+    def __init__(self, scheduler: NetworkScheduler, events: list[str], name: str) -> None:
+        self.inside, self.release = threading.Event(), threading.Event()
+        self.thread = start(self._run, scheduler, events, name)
+        assert self.inside.wait(PATIENCE)
+
+    def _run(self, scheduler, events, name) -> None:
+        with scheduler.first_view():
+            events.append(name)
+            self.inside.set()
+            self.release.wait(PATIENCE)
+
+
+def test_background_work_waits_for_every_waiting_first_view():
+    scheduler = NetworkScheduler(1)
+    events: list[str] = []
+    first = HeldPass(scheduler, events, "first view A")
+
+    def background() -> None:
+        with scheduler.background():
+            events.append("background")
+
+    def first_view(name: str) -> None:
+        with scheduler.first_view():
+            events.append(name)
+
+    threads = [start(background)]
+    threads.append(start(first_view, "first view B"))
+    eventually(lambda: scheduler.waiting == 1, "first view B waits")
+    threads.append(start(first_view, "first view C"))
+    eventually(lambda: scheduler.waiting == 2, "first view C waits")
+    first.release.set()
+    for thread in [first.thread, *threads]:
+        thread.join(PATIENCE)
+    assert events == ["first view A", "first view B", "first view C", "background"]
+
+
+def test_a_first_view_never_waits_for_a_background_pass():
+    scheduler = NetworkScheduler(1)
+    inside, release, events = threading.Event(), threading.Event(), []
+
+    def background() -> None:
+        with scheduler.background():
+            events.append("background starts")
+            inside.set()
+            release.wait(PATIENCE)
+            events.append("background ends")
+
+    thread = start(background)
+    assert inside.wait(PATIENCE)
+    with scheduler.first_view():  # would hang until PATIENCE if it queued behind the background
+        events.append("first view")
+        assert scheduler.running == (1, 1)
+    release.set()
+    thread.join(PATIENCE)
+    assert events == ["background starts", "first view", "background ends"]
+
+
+class FakeExplanation:
+    """What the Completer needs of an Explanation: complete(), recorded."""
+
+    def __init__(self, name: str, events: list[str]) -> None:
+        self.name, self.events = name, events
+
+    def complete(self) -> "FakeExplanation":
+        self.events.append(f"complete {self.name}")
+        return self
+
+
+def test_a_switch_takes_over_a_queued_completion_at_first_view_priority():
+    scheduler = NetworkScheduler(1)
+    completer = Completer(scheduler)
+    events: list[str] = []
+    first = HeldPass(scheduler, events, "first view")
+    queued = FakeExplanation("queued", events)
+    job = completer.submit(queued)
+    assert completer.submit(queued) is job, "submitted once"
+    switch = start(completer.now, queued)  # a student's layer switch on that image
+    eventually(lambda: scheduler.waiting == 1, "the switch waits for a first-view slot")
+    first.release.set()
+    switch.join(PATIENCE)
+    assert job.result(PATIENCE) is queued
+    assert completer.join(PATIENCE)
+    assert events == ["first view", "complete queued"], "completed once, by the switch"
+
+
+def test_completions_of_dropped_explanations_are_skipped():
+    scheduler = NetworkScheduler(1)
+    completer = Completer(scheduler)
+    events: list[str] = []
+    first = HeldPass(scheduler, events, "first view")
+    kept, dropped = FakeExplanation("kept", events), FakeExplanation("dropped", events)
+    completer.submit(dropped)
+    completer.submit(kept)
+    del dropped  # the session cache let go of it while it waited
+    first.release.set()
+    assert completer.wait(kept) is kept
+    assert completer.join(PATIENCE)
+    assert events == ["first view", "complete kept"]
+
+
+def test_concurrency_follows_the_cores_unless_the_variable_says_otherwise():
+    assert network_concurrency({}, cores=2) == 1, "one pass saturates two vCPUs"
+    assert network_concurrency({}, cores=4) == 1
+    assert network_concurrency({}, cores=16) == 4
+    assert network_concurrency({CONCURRENCY_ENV: "3"}, cores=2) == 3
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(ValueError, match=CONCURRENCY_ENV):
+            network_concurrency({CONCURRENCY_ENV: bad}, cores=2)
+
+
+def test_the_app_reads_the_concurrency_variable():
+    env = {**os.environ, CONCURRENCY_ENV: "3", "GRADIO_ANALYTICS_ENABLED": "False"}
+    code = "import demo.ui as ui; e = ui.Explorer('random'); print(ui.NETWORK_CONCURRENCY, e.scheduler.slots, ui.NETWORK_EVENTS)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["3", "3", "24"]
+
+
+@pytest.fixture
+def forward_calls(monkeypatch):
+    calls = []
+    original = Twin.forward
+    monkeypatch.setattr(Twin, "forward", lambda self, *args, **kwargs: (calls.append(1), original(self, *args, **kwargs))[1])
+    return calls
+
+
+def test_after_explain_another_layer_or_class_is_a_cache_hit(tmp_path, forward_calls):
+    from demo.ui import Explorer
+
+    explorer = Explorer("random")
+    photo = tmp_path / "photo.png"
+    smooth_image(320, 240, seed=12).save(photo)
+    first = explorer.api_explain(str(photo), "resnet18", 4, None, 5)
+    assert explorer.completer.join(PATIENCE)
+    assert len(forward_calls) == 2, "the first view, then the top-k completed in the background"
+    assert len(first[5]) == 5
+    second_class = explorer.explanation(str(photo), "resnet18", 5, "direct-call").top_classes[1]  # cached
+    for layer, class_idx in ((1, None), (2, second_class), (3, second_class)):
+        explorer.api_explain(str(photo), "resnet18", layer, class_idx, 5)
+    assert len(forward_calls) == 2, "no network pass after the completion"
