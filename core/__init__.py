@@ -8,6 +8,7 @@ from core.faithfulness import Faithfulness
 from core.intake import BadImageError, read_image
 from core.methods import METHODS
 from core.render import COLORMAPS
+from core.sanity import SanityResult, sanity_check
 from core.weights import (
     MODELS,
     BadCheckpointError,
@@ -29,9 +30,11 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "Prediction",
+    "SanityResult",
     "WeightsUnavailableError",
     "explain",
     "load_model",
     "model_info",
     "read_image",
+    "sanity_check",
 ]

@@ -93,3 +93,97 @@ def strip(panels: Sequence[tuple[str, Image.Image | np.ndarray]], *, height: int
         draw.text((x + tile.width / 2, gap + height + caption_height / 2), caption, fill="black", font=font, anchor="mm")
         x += tile.width + gap
     return sheet
+
+
+def grid(
+    cells: Sequence[Sequence[Image.Image | np.ndarray]],
+    *,
+    row_titles: Sequence[str],
+    column_titles: Sequence[str],
+    captions: Sequence[Sequence[str]] | None = None,
+    tile: int = 160,
+    gap: int = 8,
+) -> Image.Image:
+    """Pictures in rows and columns on white: column titles on top, row titles on the left, and
+    an optional caption under each picture. Each picture is fitted into a tile×tile square."""
+    font_size = max(12, tile // 11)
+    font = ImageFont.load_default(size=font_size)
+    line = int(font_size * 1.5)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = int(max((measure.textlength(t, font=font) for t in row_titles), default=0)) + 2 * gap
+    top = line + gap
+    caption_height = line if captions is not None else 0
+    columns = max(len(row) for row in cells)
+    width = left + columns * (tile + gap) + gap
+    height = top + len(cells) * (tile + caption_height + gap) + gap
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, title in enumerate(column_titles):
+        draw.text((left + c * (tile + gap) + tile / 2, top / 2), title, fill="black", font=font, anchor="mm")
+    for r, row in enumerate(cells):
+        y = top + r * (tile + caption_height + gap)
+        draw.text((gap, y + tile / 2), row_titles[r], fill="black", font=font, anchor="lm")
+        for c, cell in enumerate(row):
+            picture = Image.fromarray(as_rgb_array(cell))
+            scale = tile / max(picture.size)
+            picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.LANCZOS)
+            x = left + c * (tile + gap)
+            sheet.paste(picture, (x + (tile - picture.width) // 2, y + (tile - picture.height) // 2))
+            if captions is not None:
+                draw.text((x + tile / 2, y + tile + caption_height / 2), captions[r][c], fill="black", font=font, anchor="mm")
+    return sheet
+
+
+# ----- live mode: a label on the frame, a notice instead of a frame, and lossy encoding --------
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Pillow's bundled font, loaded once per size: live mode draws on every frame.
+    return ImageFont.load_default(size=size)
+
+
+def label_bar(picture: np.ndarray, text: str) -> np.ndarray:
+    """A copy of the picture with ``text`` in white on a dark band along its bottom edge.
+
+    The band darkens what is under it rather than hiding it, and its height follows the
+    picture's, so the label stays readable when a projector scales the frame up.
+    """
+    base = as_rgb_array(picture)
+    height, width = base.shape[:2]
+    band = max(14, height // 10)
+    out = base.copy()
+    out[height - band :] = out[height - band :] // 4
+    image = Image.fromarray(out)
+    font = _font(max(10, int(band * 0.62)))
+    ImageDraw.Draw(image).text((band // 3, height - band / 2), text, fill="white", font=font, anchor="lm")
+    return np.asarray(image)
+
+
+def text_card(text: str, size: tuple[int, int] = (448, 336)) -> np.ndarray:
+    """A (height, width, 3) dark card with ``text`` wrapped to fit, where a picture cannot be shown."""
+    width, height = size
+    image = Image.new("RGB", (width, height), (32, 32, 40))
+    font = _font(max(12, height // 16))
+    draw = ImageDraw.Draw(image)
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if line and draw.textlength(trial, font=font) > width * 0.88:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+    draw.multiline_text((width / 2, height / 2), "\n".join(lines), fill="white", font=font, anchor="mm", align="center", spacing=6)
+    return np.asarray(image)
+
+
+def encode_jpeg(picture: np.ndarray, quality: int = 80) -> bytes:
+    """Lossy JPEG bytes: right for a live view (small, fast to encode and decode), never for a panel."""
+    ok, data = cv2.imencode(".jpg", as_rgb_array(picture)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the picture as JPEG")
+    return data.tobytes()
