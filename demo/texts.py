@@ -54,3 +54,55 @@ blurred image and put those pixels back first (insertion; a **high** area is bet
 prettier map is not always the more faithful one. Score-CAM, Ablation-CAM and the scores run the
 network, so this takes a few seconds.
 """
+
+# ----- the Live tab (demo/live.py) --------------------------------------------------------------
+
+LIVE_INTRO = """
+### Live: Grad-CAM on your camera
+Hold an object up to the camera and watch the heatmap follow it. Click **Click to Access Webcam**,
+then the **record** button. Each frame is explained at a reduced size ({side} px on its short side)
+so that the view keeps up; at layer4 a frame needs a single forward pass. **Pause** freezes the
+frame and opens it in the Explore tab with all five panels. At most {cap} live streams run at once
+on this server, and a stream stops after {minutes} minutes (press record again).
+"""
+
+LIVE_WAITING = "Start the camera: the frame rate and latency appear here."
+
+LIVE_FULL = (
+    "The live view is full: {cap} live streams are running on this server, its limit. "
+    "Yours starts by itself as soon as one ends. Meanwhile, the Explore tab works as usual."
+)
+
+LIVE_NOTHING_TO_PAUSE = "No live frame yet: start the camera (record button) first."
+
+LIVE_CAMERA_HELP = """
+- **The browser asked and you said no**, or it never asked: click the camera icon (or the padlock)
+  in the address bar, allow the camera for this site, and reload the page.
+- **"No camera" or a black picture**: another program (a video call) may hold the camera; close it.
+  On a laptop, check the camera's privacy switch or shutter.
+- **The page is not on `localhost` or `https://`**: browsers only give the camera to secure pages.
+  Open the app through https (a Hugging Face Space is), or on the machine that runs it.
+- **No camera at all**: use the Explore tab with a photo instead; it shows the same maps in full.
+"""
+
+# ----- the teaching tools (demo/teaching.py) ----------------------------------------------------
+
+SANITY_HELP = """
+The network's weights are replaced by random ones, one part at a time from the top (the head, then
+layer4, …, down to the stem), and the same class is explained again after each step. **A map that
+still looks the same after the weights it claims to explain were thrown away cannot be explaining
+the model:** watch guided backprop keep its picture while Grad-CAM's changes (Adebayo et al.,
+*Sanity Checks for Saliency Maps*, NeurIPS 2018). Runs seven network passes on a private copy.
+"""
+
+COMPARE_MODELS_HELP = """
+The same image and the same class for two or three networks side by side, each at its last stage
+(layer4), with each network's own probability for that class. Do different architectures look at
+the same evidence? Classes are matched by number, which all ImageNet models share.
+"""
+
+HANDOUT_HELP = """
+One A4 page of the current view (model, layer, class, method) with what each panel means and the
+class at every depth. cividis and viridis grow lighter steadily, so they still read when printed
+in black and white.
+"""

@@ -8,16 +8,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import io
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
@@ -25,15 +26,20 @@ from PIL import Image  # noqa: E402
 
 from core import COLORMAPS, METHODS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
 from core.methods import METHOD_INFO, PERTURBATION_METHODS  # noqa: E402
-from core.views import PANEL_TITLES, layer_overlays, method_comparison, panels  # noqa: E402
+from core.views import PANEL_TITLES, cam_pictures, guided_pictures, layer_overlays, method_comparison  # noqa: E402
 from core.weights import model_info  # noqa: E402
 from demo import texts  # noqa: E402
 from demo.scheduler import Completer, NetworkScheduler, network_concurrency  # noqa: E402
+from demo.live import LIVE_CSS, live_tab  # noqa: E402
 from demo.session import ExplanationCache, ModelShelf, image_digest  # noqa: E402
 
 DEFAULT_MODEL = "resnet50"
 #: Uploads are explained and shown at most this large: the model sees ≤448 px anyway.
 DISPLAY_SIDE = 640
+#: The page draws its panels and strip this large (a panel is ~260 CSS px high): a third of the
+#: pixels of a 640 px panel to render, encode, send and decode. The API and the "full
+#: resolution" button give DISPLAY_SIDE.
+PANEL_SIDE = 384
 MAX_TOP_K = 10
 #: Network passes at once: 1 on a 2-vCPU Space (one pass saturates both), one per 4 cores beyond,
 #: or $GRADCAM_NETWORK_CONCURRENCY (see demo.scheduler).
@@ -79,15 +85,24 @@ class UploadedImage(gr.Image):
 def png_file(picture: np.ndarray, name: str = "panel") -> str:
     """The picture as a lossless PNG file in Gradio's cache, which serves it as is.
 
-    zlib level 1 encodes a 512 px panel in ~10 ms against ~50 ms at Gradio's level 6, for files
-    ~15% larger; the page shows up to 9 pictures per event. Gradio's delete_cache ages them out.
+    OpenCV's encoder with Huffman-only deflate: five 640×427 panels took 101 ms of CPU against
+    174 ms for Pillow at zlib level 1 (Gradio's default level 6 is slower still), and the files
+    came out 10% smaller. Gradio's delete_cache ages them out.
     """
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, "png", compress_level=1)
-    data = buffer.getvalue()
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), PNG_PARAMS)
+    if not ok:
+        raise ValueError(f"could not encode a {picture.shape} picture as PNG")
+    return cache_file(encoded.tobytes(), f"{name}.png")
+
+
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+
+
+def cache_file(data: bytes, filename: str) -> str:
+    """The bytes as a file in Gradio's cache, in a folder named by their hash, served as is."""
     folder = Path(get_upload_folder()) / hashlib.blake2b(data, digest_size=16).hexdigest()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
+    path = folder / filename
     path.write_bytes(data)
     return str(path)
 
@@ -95,16 +110,45 @@ def png_file(picture: np.ndarray, name: str = "panel") -> str:
 def _user_errors(handler: Callable) -> Callable:
     """The one place where core's typed errors become messages in the browser."""
 
-    @functools.wraps(handler)
-    def wrapped(*args, **kwargs):
+    @contextlib.contextmanager
+    def translated():
         try:
-            return handler(*args, **kwargs)
+            yield
         except (BadImageError, ModelLoadError) as err:
             raise gr.Error(str(err), title="Cannot explain this") from err
         except ValueError as err:
             raise gr.Error(f"Invalid request: {err}") from err
 
+    if inspect.isgeneratorfunction(handler):  # Gradio streams a generator's yields: wrap it as one
+
+        @functools.wraps(handler)
+        def streamed(*args, **kwargs):
+            with translated():
+                yield from handler(*args, **kwargs)
+
+        return streamed
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        with translated():
+            return handler(*args, **kwargs)
+
     return wrapped
+
+
+def last_values(steps: Iterable[list]) -> list:
+    """What a streamed handler leaves on the page: per output, its last value (gr.skip() keeps one)."""
+    final: list = []
+    for step in steps:
+        if not final:
+            final = list(step)
+            continue
+        for n, value in enumerate(step):
+            if isinstance(value, dict) and value.get("__type__") == "update" and isinstance(final[n], dict):
+                final[n] = {**final[n], **value}
+            elif not (isinstance(value, dict) and value == gr.skip()):
+                final[n] = value
+    return final
 
 
 def _session(request: gr.Request | None) -> str:
@@ -197,51 +241,118 @@ class Explorer:
         heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
         return gr.update(value=self.confidences(explanation), label=heading)
 
-    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
+    def view_steps(
+        self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str, max_side: int | None = None
+    ) -> Iterator[list[str]]:
+        """The five panel files in two steps: original, heatmap and overlay first, then the guided two."""
         self.ready(explanation, class_idx, layer)
         # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
         slow = method in PERTURBATION_METHODS
         with self.scheduler.background() if slow else contextlib.nullcontext():
-            pictures = panels(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
-        return [png_file(picture) for picture in pictures.as_list()]
+            first = cam_pictures(
+                explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method, max_side=max_side
+            )
+        yield [png_file(picture) for picture in first[:3]]
+        yield [png_file(picture) for picture in guided_pictures(explanation, class_idx, first.cam01)]
+
+    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str, max_side: int | None = None) -> list[str]:
+        return [path for step in self.view_steps(explanation, class_idx, layer, colormap, opacity, counterfactual, method, max_side) for path in step]
+
+    @staticmethod
+    def captions(method: str) -> tuple[dict, dict]:
+        """The heatmap and Guided Grad-CAM panels are named after the method that made them."""
+        name = method_name(method)
+        return gr.update(label=f"{name} heatmap"), gr.update(label=f"Guided {name}")
 
     @staticmethod
     def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
         grids = [tuple(a.shape[-2:]) for a in explanation.stage_activations]
-        overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
+        overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method, max_side=PANEL_SIDE)
         return [(png_file(picture), f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
 
     # ----- events -----------------------------------------------------------------------
 
     @_user_errors
-    def on_new_input(self, image, model_name, layer, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None, progress=gr.Progress()):
-        """A new image, model or top-k: one network pass, then the first panels."""
+    def new_input_steps(self, image, model_name, layer, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None, progress=gr.Progress()):
+        """A new image, model or top-k: one network pass, then the panels in two steps.
+
+        The first step (Grad-CAM panels, predictions, status) leaves as soon as it is drawn; the
+        guided ones follow in the same event, and the top-k is completed in the background.
+        """
         if not image:
-            return [None] * 5 + [gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
+            yield [None] * 5 + [gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
+            return
         started = time.perf_counter()
         explanation = self.explanation(image, model_name, top_k, _session(request), progress)
-        top = explanation.top_classes[0]
-        pictures = self.view(explanation, top, layer, colormap, opacity, counterfactual, method)
-        status = self.status(explanation, model_name, time.perf_counter() - started)
-        self.completer.submit(explanation)  # the whole top-k in the background: later switches are cache hits
-        return [
-            *pictures,
-            self.predictions(explanation),
-            gr.update(choices=class_choices(explanation), value=top),
-            top,
-            status,
-            self.banner(model_name),
-        ]
+        try:
+            top = explanation.top_classes[0]
+            steps = self.view_steps(explanation, top, layer, colormap, opacity, counterfactual, method, PANEL_SIDE)
+            original, heat, overlay_file = next(steps)
+            heat_caption, guided_caption = self.captions(method)
+            yield [
+                original,
+                {**heat_caption, "value": heat},
+                overlay_file,
+                None,
+                {**guided_caption, "value": None},
+                self.predictions(explanation),
+                gr.update(choices=class_choices(explanation), value=top),
+                top,
+                self.status(explanation, model_name, time.perf_counter() - started),
+                self.banner(model_name),
+            ]
+            yield [gr.skip()] * 3 + next(steps) + [gr.skip()] * 5
+        finally:
+            self.completer.submit(explanation)  # the whole top-k in the background: later switches are cache hits
+
+    def on_new_input(self, *args, **kwargs) -> list:
+        """What new_input_steps leaves on the page, in one list (for direct calls and tests)."""
+        return last_values(self.new_input_steps(*args, **kwargs))
+
+    @_user_errors
+    def view_and_strip(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
+        """A class, colormap, opacity, method or counterfactual change: the panels, then the strip, in one event."""
+        if not image:
+            yield [None] * 5 + [gr.update(), gr.update(), gr.skip()]
+            return
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        yield [*self.view_outputs(explanation, class_idx, layer, colormap, opacity, counterfactual, method), gr.skip()]
+        yield [gr.skip()] * 7 + [self.strip(explanation, class_idx, colormap, opacity, counterfactual, method)]
 
     @_user_errors
     def on_view(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
-        """A layer, class, colormap, opacity or counterfactual change: cached, no network pass."""
+        """A layer change (or any view change, called directly): cached, no network pass."""
         if not image:
             return [None] * 5 + [gr.update(), gr.update()]
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        return self.view_outputs(explanation, class_idx, layer, colormap, opacity, counterfactual, method)
+
+    def view_outputs(self, explanation: Explanation, class_idx: int, layer, colormap, opacity, counterfactual, method) -> list:
         radio = class_idx if class_idx in explanation.top_classes else None
-        return [*self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method), radio, class_idx]
+        pictures = self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method, PANEL_SIDE)
+        heat_caption, guided_caption = self.captions(method)
+        pictures[1], pictures[4] = {**heat_caption, "value": pictures[1]}, {**guided_caption, "value": pictures[4]}
+        return [*pictures, radio, class_idx]
+
+    def strip(self, explanation: Explanation, class_idx: int, colormap, opacity, counterfactual, method) -> list:
+        """The layer1..layer4 strip, once the background has completed the top-k."""
+        self.completer.wait(explanation)
+        slow = class_idx not in explanation.top_classes or method in PERTURBATION_METHODS
+        with self.scheduler.background() if slow else contextlib.nullcontext():
+            return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
+
+    @_user_errors
+    def on_full_size(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None) -> dict:
+        """The five panels at the upload's full (display-capped) resolution, as PNG files to download."""
+        explanation = self.explanation(image, model_name, top_k, _session(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        label = explanation.info.categories[class_idx].replace(" ", "_").replace("/", "_")
+        pictures = self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method)
+        names = [f"{n}-{title.lower().replace(' ', '-')}-{label}-layer{int(layer)}" for n, title in enumerate(PANEL_TITLES, start=1)]
+        files = [cache_file(Path(path).read_bytes(), f"{name}.png") for path, name in zip(pictures, names)]
+        return gr.update(value=files, visible=True)
 
     @_user_errors
     def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
@@ -250,10 +361,7 @@ class Explorer:
             return None
         explanation = self.explanation(image, model_name, top_k, _session(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        self.completer.wait(explanation)
-        slow = class_idx not in explanation.top_classes or method in PERTURBATION_METHODS
-        with self.scheduler.background() if slow else contextlib.nullcontext():
-            return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
+        return self.strip(explanation, class_idx, colormap, opacity, counterfactual, method)
 
     @_user_errors
     def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
@@ -315,7 +423,7 @@ CSS = """
 .gradio-container label span, .gradio-container .label-wrap span { font-size: 1.05rem; }
 #status { font-size: 1.05rem; }
 #banner { border: 2px solid #d97706; border-radius: 8px; padding: 0 12px; background: rgba(217, 119, 6, 0.12); }
-"""
+""" + LIVE_CSS
 
 
 def example_paths() -> list[list[str]]:
@@ -332,47 +440,58 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         demo.explorer = explorer
         gr.Markdown(texts.INTRO)
         banner = gr.Markdown(visible=False, elem_id="banner")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=320):
-                image = UploadedImage(label="Your image", elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
-                gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
-                model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
-                layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
-                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
-                method = gr.Dropdown(
-                    [(method_name(m), m) for m in METHODS], value="gradcam", label="Method", info="Compare them all below, scored for faithfulness"
-                )
-                with gr.Accordion("More controls", open=False):
-                    colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
-                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
-                    counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class")
-            with gr.Column(scale=2):
-                status = gr.Markdown(elem_id="status")
-                predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K, elem_id="predictions")
-                top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value", elem_id="top-class")
-                any_class = gr.Dropdown(
-                    [(f"{i} · {name}", i) for i, name in enumerate(categories)],
-                    value=None,
-                    label="…or search any of the 1000 classes",
-                    filterable=True,
-                )
-        with gr.Row(elem_classes="panel-row", equal_height=True):
-            outputs = [
-                gr.Image(label=title, format="png", height=260, interactive=False, buttons=["download", "fullscreen"], elem_id=f"panel-{n}")
-                for n, title in enumerate(PANEL_TITLES)
-            ]
-        depth = gr.Gallery(label="The selected class at layer1 → layer4", elem_id="depth", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
-        with gr.Accordion("Compare methods: which explanation to trust?", open=False):
-            gr.Markdown(texts.COMPARE_HELP)
-            compare = gr.Button("Compare all methods for this class and layer", variant="primary")
-            comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=620, format="png", object_fit="contain", interactive=False, elem_id="comparison")
-            scores = gr.Markdown()
-            with gr.Row():
-                deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Deletion: most salient pixels removed first (lower is better)", y_lim=[0, 1])
-                insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Insertion: most salient pixels restored first (higher is better)", y_lim=[0, 1])
-        with gr.Accordion("What am I looking at?", open=False):
-            gr.Markdown(texts.HELP)
-        api_trigger = gr.Button(visible=False)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Explore", id="explore"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        image = UploadedImage(label="Your image", elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
+                        gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
+                        model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
+                        layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
+                        top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
+                        method = gr.Dropdown(
+                            [(method_name(m), m) for m in METHODS], value="gradcam", label="Method", info="Compare them all below, scored for faithfulness"
+                        )
+                        with gr.Accordion("More controls", open=False):
+                            colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
+                            opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
+                            counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class")
+                    with gr.Column(scale=2):
+                        status = gr.Markdown(elem_id="status")
+                        predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K, elem_id="predictions")
+                        top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value", elem_id="top-class")
+                        any_class = gr.Dropdown(
+                            [(f"{i} · {name}", i) for i, name in enumerate(categories)],
+                            value=None,
+                            label="…or search any of the 1000 classes",
+                            filterable=True,
+                        )
+                with gr.Row(elem_classes="panel-row", equal_height=True):
+                    outputs = [
+                        gr.Image(label=title, format="png", height=260, interactive=False, buttons=["fullscreen"], elem_id=f"panel-{n}")
+                        for n, title in enumerate(PANEL_TITLES)
+                    ]
+                # Panels are drawn at display size (PANEL_SIDE); full resolution is made on demand.
+                full_size = gr.Button("⬇ Full-resolution panels (PNG)", size="sm", elem_id="full-size")
+                full_size_files = gr.File(label="Full-resolution panels", file_count="multiple", visible=False, interactive=False, elem_id="full-size-files")
+                depth = gr.Gallery(label="The selected class at layer1 → layer4", elem_id="depth", columns=4, rows=1, height=300, format="png", object_fit="contain", interactive=False)
+                with gr.Accordion("Compare methods: which explanation to trust?", open=False):
+                    gr.Markdown(texts.COMPARE_HELP)
+                    compare = gr.Button("Compare all methods for this class and layer", variant="primary")
+                    comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=620, format="png", object_fit="contain", interactive=False, elem_id="comparison")
+                    scores = gr.Markdown()
+                    with gr.Row():
+                        deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Deletion: most salient pixels removed first (lower is better)", y_lim=[0, 1])
+                        insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Insertion: most salient pixels restored first (higher is better)", y_lim=[0, 1])
+                # Imported here: demo.teaching imports this module's helpers.
+                from demo.teaching import Controls, add_teaching_tools
+
+                add_teaching_tools(explorer, Controls(image, model, layer, any_class, top_k, colormap, opacity, counterfactual, method))
+                with gr.Accordion("What am I looking at?", open=False):
+                    gr.Markdown(texts.HELP)
+                api_trigger = gr.Button(visible=False)
+            with gr.Tab("Live", id="live"):
+                live_tab(demo, explorer.shelf, categories, image, tabs)
 
         new_inputs = [image, model, layer, top_k, colormap, opacity, counterfactual, method]
         view_settings = [top_k, colormap, opacity, counterfactual, method]
@@ -385,26 +504,27 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
 
         for trigger in (image.change, model.change, top_k.release):
             trigger(
-                explorer.on_new_input,
+                explorer.new_input_steps,
                 new_inputs,
                 [*outputs, predictions, top_class, any_class, status, banner],
                 **network,
             ).then(explorer.on_depth, depth_inputs, depth, **strip)
 
         view_outputs = [*outputs, top_class, any_class]
-        # (trigger, where the class comes from, whether the layer1..4 strip changes too)
-        for trigger, class_source, redraw_depth in (
-            (layer.release, any_class, False),
-            (colormap.change, any_class, True),
-            (opacity.release, any_class, True),
-            (counterfactual.change, any_class, True),
-            (method.change, any_class, True),
-            (top_class.select, top_class, True),
-            (any_class.input, any_class, True),
+        layer.release(explorer.on_view, [image, model, layer, any_class, *view_settings], view_outputs, **common)
+        # The strip changes too: one streamed event (panels, then strip), not a second round trip.
+        for trigger, class_source in (
+            (colormap.change, any_class),
+            (opacity.release, any_class),
+            (counterfactual.change, any_class),
+            (method.change, any_class),
+            (top_class.select, top_class),
+            (any_class.input, any_class),
         ):
-            event = trigger(explorer.on_view, [image, model, layer, class_source, *view_settings], view_outputs, **common)
-            if redraw_depth:
-                event.then(explorer.on_depth, depth_inputs, depth, **strip)
+            trigger(explorer.view_and_strip, [image, model, layer, class_source, *view_settings], [*view_outputs, depth], **common)
+        full_size.click(
+            explorer.on_full_size, [image, model, layer, any_class, *view_settings], full_size_files, **common
+        )
 
         api_trigger.click(
             explorer.api_explain,

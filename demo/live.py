@@ -1,0 +1,307 @@
+"""The Live tab: Grad-CAM on the webcam, frame after frame, for a classroom.
+
+The browser streams webcam frames with Gradio's own streaming event (``gr.Image(sources=
+["webcam"], streaming=True).stream``): it sends a frame, waits for the overlay to come back, and
+sends the newest frame at the next tick after that. So at most one frame per viewer is in flight,
+the latest frame always wins, and latency cannot grow over time. Each frame goes to
+:func:`core.live.explain_frame`; this module only maps widgets to it and back, keeps per-viewer
+figures, caps the number of live streams, and turns every problem into words on the page.
+
+What speeds the stream up, measured with a fake camera in Chromium (see benchmarks/live.py):
+
+* the overlay goes back as a JPEG data URL inside the event message, not as a file the browser
+  must then fetch (one round trip less per frame);
+* the overlay is the small picture the network saw (224 px short side), ~15 KB a frame;
+* ``stream_every`` is short, so a new frame leaves soon after the previous overlay arrived;
+* the webcam is asked for 640×480 rather than Gradio's default 1920×1440, so the browser encodes,
+  and the server decodes, a quarter of the pixels or less.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from gradio.data_classes import ImageData
+
+from core import COLORMAPS, MODELS, BadImageError, ModelLoadError
+from core.live import LIVE_SHORT_SIDE, explain_frame, notice_frame
+from core.render import encode_jpeg
+from core.weights import model_info
+from demo import texts
+
+log = logging.getLogger(__name__)
+
+#: Live streams served at once. On a 2-vCPU machine two streams each get about half the frame
+#: rate of one; a third would make all of them too slow to feel live. $GRADCAM_LIVE_STREAMS
+#: overrides it (a positive integer).
+LIVE_STREAMS_ENV = "GRADCAM_LIVE_STREAMS"
+DEFAULT_LIVE_STREAMS = 2
+#: Viewers beyond the cap still get an event of their own, so that they can be told in words
+#: (and let in as soon as a stream ends) instead of waiting silently in Gradio's queue.
+REFUSED_VIEWERS = 8
+#: A stream stops after this long; the viewer starts it again with the record button.
+TIME_LIMIT_S = 600
+#: How often the browser may send a frame. It sends only when the previous overlay is back, so
+#: this is a ceiling (20 fps), not a rate: shorter only means less idle time between frames.
+STREAM_EVERY_S = 0.05
+#: A stream that sent no frame for this long has ended (tab closed, camera stopped).
+IDLE_S = 5.0
+#: Refused and paused viewers are answered this slowly, so their frames cost almost nothing.
+SLOW_ANSWER_S = 0.5
+#: How often the readout (frames per second, latency) is redrawn: every frame would only flicker.
+READOUT_EVERY_S = 0.5
+#: Frame rates are measured over this window.
+RATE_WINDOW_S = 3.0
+DEFAULT_LIVE_MODEL = "resnet18"
+TOP_1 = -1  # the class pin's "follow the top-1 prediction" choice
+
+#: The overlay fills its box whatever the window (a projector, a phone): Gradio would otherwise
+#: show the 299×224 frame at its own size.
+LIVE_CSS = """
+#live-overlay .image-container, #live-overlay .image-frame { width: 100%; height: 100%; }
+#live-overlay img { width: 100%; height: 100%; object-fit: contain; }
+#live-readout { font-size: 1.05rem; min-height: 3.2em; }
+"""
+
+
+def live_streams(environ: dict[str, str] | os._Environ = os.environ) -> int:
+    """The cap on concurrent live streams: $GRADCAM_LIVE_STREAMS, else DEFAULT_LIVE_STREAMS."""
+    value = environ.get(LIVE_STREAMS_ENV, "").strip()
+    if not value:
+        return DEFAULT_LIVE_STREAMS
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ValueError(f"{LIVE_STREAMS_ENV} must be a positive integer, not {value!r}")
+    return cap
+
+
+class LiveImage(gr.Image):
+    """An output image sent inside the event message as a JPEG data URL.
+
+    A plain gr.Image writes each frame to a file that the browser then fetches: one more round
+    trip per frame. Lossy is right here, and only here: the live view changes 10 times a second.
+    """
+
+    is_template = True  # the browser draws it with gr.Image's own front end
+
+    def postprocess(self, value: Any) -> ImageData | None:
+        if value is None or isinstance(value, ImageData):
+            return value
+        jpeg = value if isinstance(value, bytes) else encode_jpeg(np.asarray(value))
+        return ImageData(url="data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii"), mime_type="image/jpeg")
+
+
+@dataclass
+class Viewer:
+    """One browser session's live stream: its last frame, its rate, and whether it is paused."""
+
+    last_seen: float = 0.0
+    last_frame: np.ndarray | None = None
+    paused: bool = False
+    served: deque = field(default_factory=lambda: deque(maxlen=64))  # completion times
+    server_ms: deque = field(default_factory=lambda: deque(maxlen=16))
+    last_readout: float = 0.0
+
+    def frames_per_second(self, now: float) -> float:
+        recent = [t for t in self.served if now - t <= RATE_WINDOW_S]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+
+class LiveStreams:
+    """The viewers with a live stream, at most ``cap`` of them served at once.
+
+    A viewer holds a place while frames keep coming; one silent for IDLE_S has ended its stream
+    (Gradio says nothing to the server when a tab closes mid-stream), so its place goes to the
+    next viewer who asks. Thread-safe.
+    """
+
+    def __init__(self, cap: int, idle_s: float = IDLE_S, clock=time.monotonic) -> None:
+        if cap < 1:
+            raise ValueError(f"the live stream cap must be at least 1, not {cap}")
+        self.cap = cap
+        self.idle_s = idle_s
+        self._clock = clock
+        self._viewers: dict[str, Viewer] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, session: str) -> Viewer | None:
+        """The session's Viewer if it may stream now, None while the cap is reached by others."""
+        now = self._clock()
+        with self._lock:
+            self._forget_idle(now)
+            viewer = self._viewers.get(session)
+            if viewer is None:
+                if self._active(now) >= self.cap:
+                    return None
+                viewer = self._viewers[session] = Viewer()
+            viewer.last_seen = now
+            return viewer
+
+    def get(self, session: str) -> Viewer | None:
+        with self._lock:
+            return self._viewers.get(session)
+
+    def drop(self, session: str) -> None:
+        with self._lock:
+            self._viewers.pop(session, None)
+
+    def active(self) -> int:
+        with self._lock:
+            return self._active(self._clock())
+
+    def _active(self, now: float) -> int:
+        return sum(now - v.last_seen <= self.idle_s for v in self._viewers.values())
+
+    def _forget_idle(self, now: float) -> None:
+        # A paused viewer keeps its frame (the Explore tab may still want it) for a while longer.
+        for session, viewer in list(self._viewers.items()):
+            if now - viewer.last_seen > (60 * self.idle_s if viewer.paused else self.idle_s):
+                del self._viewers[session]
+
+
+class LiveView:
+    """The Live tab's handlers and the server-side state they share."""
+
+    def __init__(self, shelf: Any, cap: int | None = None) -> None:
+        self.shelf = shelf
+        self.streams = LiveStreams(live_streams() if cap is None else cap)
+        # One live frame runs the network at a time: two passes at once on two vCPUs only slow
+        # each other down (OpenMP threads fighting for cores), and the streams take turns instead.
+        self._network = threading.Lock()
+
+    def on_frame(self, frame, model_name, layer, pin, colormap, opacity, request: gr.Request = None):
+        """One webcam frame in, one overlay and (twice a second) the readout out. Never raises."""
+        session = _session(request)
+        viewer = self.streams.admit(session)
+        if viewer is None:
+            time.sleep(SLOW_ANSWER_S)
+            message = texts.LIVE_FULL.format(cap=self.streams.cap)
+            return notice_frame(message), f"**{message}**"
+        if viewer.paused:
+            time.sleep(SLOW_ANSWER_S)
+            return gr.skip(), gr.skip()
+        started = time.monotonic()
+        try:
+            model = self.shelf.get(model_name) if model_name in MODELS else None
+            if model is None:
+                raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+            class_idx = None if pin is None or int(pin) == TOP_1 else int(pin)
+            with self._network:
+                result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity))
+        except (BadImageError, ModelLoadError, ValueError) as err:
+            return notice_frame(str(err)), f"**{err}**"
+        except Exception as err:  # noqa: BLE001 - a stream must outlive any one bad frame
+            log.exception("live frame failed")
+            message = f"This frame could not be explained ({type(err).__name__}); the stream goes on."
+            return notice_frame(message), f"**{message}**"
+        now = time.monotonic()
+        viewer.last_frame = frame
+        viewer.served.append(now)
+        viewer.server_ms.append(result.timings_ms["total"])
+        readout = gr.skip()
+        if now - viewer.last_readout >= READOUT_EVERY_S:
+            viewer.last_readout = now
+            readout = self.readout(viewer, result, model, model_name, now, (now - started) * 1e3)
+        return result.jpeg, readout
+
+    def readout(self, viewer: Viewer, result, model, model_name: str, now: float, handler_ms: float) -> str:
+        fps = viewer.frames_per_second(now)
+        interval = f"{1000 / fps:.0f} ms" if fps > 0 else "…"
+        server = float(np.median(viewer.server_ms))
+        how = "closed form, no backward pass" if result.closed_form else "one backward pass to the stage"
+        width, height = result.input_size
+        untrained = "" if model_info(model).trained else " · ⚠️ untrained weights: the labels are meaningless"
+        return (
+            f"**{fps:.1f} frames/s** · latency ≤ {interval} (one frame in flight) · server {server:.0f} ms a frame "
+            f"(network {result.timings_ms['network']:.0f} ms) · **{model_name}** at layer{result.layer} "
+            f"(`{result.stage}`, {how}) · input {width}×{height}{untrained}"
+        )
+
+    def on_pause(self, request: gr.Request = None):
+        """Freezes the live view and hands its last frame to the Explore tab's image."""
+        viewer = self.streams.get(_session(request))
+        if viewer is None or viewer.last_frame is None:
+            gr.Warning(texts.LIVE_NOTHING_TO_PAUSE)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        viewer.paused = True
+        return viewer.last_frame, gr.Tabs(selected="explore"), gr.Button(visible=False), gr.Button(visible=True)
+
+    def on_resume(self, request: gr.Request = None):
+        viewer = self.streams.get(_session(request))
+        if viewer is not None:
+            viewer.paused = False
+        return gr.Button(visible=True), gr.Button(visible=False)
+
+    def on_unload(self, request: gr.Request) -> None:
+        self.streams.drop(_session(request))
+
+
+def _session(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or "direct-call"
+
+
+def live_tab(demo: gr.Blocks, shelf: Any, categories: list[str], explore_image: gr.Image, tabs: gr.Tabs) -> LiveView:
+    """The Live tab's contents, built inside the current gr.Tab; returns its handlers."""
+    view = LiveView(shelf)
+    gr.Markdown(texts.LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=view.streams.cap, minutes=TIME_LIMIT_S // 60))
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            camera = gr.Image(
+                label="Your camera",
+                sources=["webcam"],
+                streaming=True,
+                type="numpy",
+                height=240,
+                elem_id="live-camera",
+                webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}),
+            )
+            model = gr.Dropdown(list(MODELS), value=DEFAULT_LIVE_MODEL if DEFAULT_LIVE_MODEL in MODELS else MODELS[0], label="Model", elem_id="live-model", info="resnet18 is the fastest")
+            layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="live-layer", info="4 needs no backward pass: the fastest")
+            pin = gr.Dropdown(
+                [("top-1: follow the prediction", TOP_1), *((f"{i} · {name}", i) for i, name in enumerate(categories))],
+                value=TOP_1,
+                label="Explain which class?",
+                info="Type to search the 1000 classes",
+                filterable=True,
+                elem_id="live-class",
+            )
+            with gr.Row():
+                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap", elem_id="live-colormap")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="live-opacity")
+            pause = gr.Button("Pause: explain this frame in full", variant="primary", elem_id="live-pause")
+            resume = gr.Button("Resume live", visible=False, elem_id="live-resume")
+        with gr.Column(scale=2):
+            overlay = LiveImage(label="Live Grad-CAM", interactive=False, height="70vh", elem_id="live-overlay", buttons=["fullscreen"])
+            readout = gr.Markdown(texts.LIVE_WAITING, elem_id="live-readout")
+    with gr.Accordion("The camera does not start?", open=False):
+        gr.Markdown(texts.LIVE_CAMERA_HELP)
+
+    camera.stream(
+        view.on_frame,
+        [camera, model, layer, pin, colormap, opacity],
+        [overlay, readout],
+        stream_every=STREAM_EVERY_S,
+        time_limit=TIME_LIMIT_S,
+        concurrency_limit=view.streams.cap + REFUSED_VIEWERS,
+        concurrency_id="live",
+        show_progress="hidden",
+        api_visibility="undocumented",
+    )
+    pause.click(view.on_pause, None, [explore_image, tabs, pause, resume], api_visibility="undocumented")
+    resume.click(view.on_resume, None, [pause, resume], api_visibility="undocumented")
+    demo.unload(view.on_unload)
+    return view
