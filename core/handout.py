@@ -11,6 +11,8 @@ on any machine: it lacks ×, arrows, dashes and Greek letters.
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ from core.engine import Explanation, stage_index
 from core.forward import STAGES
 from core.methods import METHOD_INFO
 from core.render import DEFAULT_COLORMAP, as_rgb_array, colormap_lut
-from core.views import layer_overlays, panels
+from core.views import PANEL_TITLES, layer_overlays, panels
 
 PAGE_SIZE = (1240, 1754)  # A4 at 150 dpi
 DPI = 150
@@ -83,7 +85,7 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, width
     return y
 
 
-def _fit(picture: np.ndarray | Image.Image, box: tuple[int, int]) -> Image.Image:
+def fit_into(picture: np.ndarray | Image.Image, box: tuple[int, int]) -> Image.Image:
     image = Image.fromarray(as_rgb_array(picture))
     scale = min(box[0] / image.width, box[1] / image.height)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -100,6 +102,21 @@ def method_title(method: str) -> str:
     return METHOD_INFO[method].split(":")[0]
 
 
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+@dataclass
+class Handout:
+    """The page, and where each picture on it went (for tests and anyone cropping it)."""
+
+    page: Image.Image
+    boxes: dict[str, Box] = field(default_factory=dict)
+
+    def place(self, name: str, picture: Image.Image, xy: tuple[int, int]) -> None:
+        self.page.paste(picture, xy)
+        self.boxes[name] = (xy[0], xy[1], xy[0] + picture.width, xy[1] + picture.height)
+
+
 def handout(
     explanation: Explanation,
     class_idx: int,
@@ -109,8 +126,8 @@ def handout(
     opacity: float = 0.5,
     counterfactual: bool = False,
     method: str = "gradcam",
-) -> Image.Image:
-    """The page for one view: RGB, PAGE_SIZE, white."""
+) -> Handout:
+    """The page for one view: RGB, PAGE_SIZE, white; boxes named by PANEL_TITLES and STAGES."""
     index = stage_index(layer)
     stage = STAGES[index]
     view = panels(explanation, class_idx, stage, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
@@ -119,8 +136,8 @@ def handout(
     info = explanation.info
     label = info.categories[class_idx]
 
-    page = Image.new("RGB", PAGE_SIZE, "white")
-    draw = ImageDraw.Draw(page)
+    sheet = Handout(Image.new("RGB", PAGE_SIZE, "white"))
+    draw = ImageDraw.Draw(sheet.page)
     width = PAGE_SIZE[0] - 2 * MARGIN
     title, heading, body, small = _font(40), _font(26), _font(19), _font(17)
 
@@ -138,7 +155,7 @@ def handout(
 
     # Five panels and the colour scale in a 3 x 2 grid, two lines of meaning under each.
     cell = (width - 2 * GAP) // 3
-    tiles = [_fit(picture, (cell, cell)) for picture in view.as_list()]
+    tiles = [fit_into(picture, (cell, cell)) for picture in view.as_list()]
     tile_height = tiles[0].height  # the five panels share the image's size
     height, width_in = explanation.input_tensor.shape[-2:]
     words = dict(
@@ -152,12 +169,12 @@ def handout(
             n = row * 3 + column
             x = MARGIN + column * (cell + GAP)
             if n < 5:
-                page.paste(tiles[n], (x + (cell - tiles[n].width) // 2, y))
+                sheet.place(PANEL_TITLES[n], tiles[n], (x + (cell - tiles[n].width) // 2, y))
                 name, meaning = (part.format(**words) for part in PANEL_MEANINGS[n])
                 bottom = _text(draw, (x, y + tile_height + 10), name, heading, cell)
                 text_bottom = max(text_bottom, _text(draw, (x, bottom), meaning, small, cell, fill=GREY))
             else:
-                text_bottom = max(text_bottom, _legend(draw, page, (x, y), cell, colormap, body, small))
+                text_bottom = max(text_bottom, _legend(draw, sheet, (x, y), cell, colormap, body, small))
         y = text_bottom + GAP
 
     # The class at every depth.
@@ -172,30 +189,30 @@ def handout(
         fill=GREY,
     )
     quarter = (width - 3 * GAP // 2) // 4
-    tiles = [_fit(picture, (quarter, quarter)) for _, picture in depth]
+    tiles = [fit_into(picture, (quarter, quarter)) for _, picture in depth]
     row_height = max(t.height for t in tiles)
     y += 10
     for n, ((name, _), tile) in enumerate(zip(depth, tiles)):
         x = MARGIN + n * (quarter + GAP // 2)
-        page.paste(tile, (x + (quarter - tile.width) // 2, y + row_height - tile.height))
+        sheet.place(name, tile, (x + (quarter - tile.width) // 2, y + row_height - tile.height))
         draw.text((x + quarter / 2, y + row_height + 8), f"{name} · {grids[n]} grid", font=body, fill=INK, anchor="ma")
 
     footer = "Grad-CAM: Selvaraju et al., ICCV 2017. Guided backprop: Springenberg et al., ICLR-W 2015. Made with Grad-CAM Explorer."
     draw.text((MARGIN, PAGE_SIZE[1] - MARGIN // 2), footer, font=small, fill=GREY, anchor="ls")
-    return page
+    return sheet
 
 
-def _legend(draw, page: Image.Image, xy: tuple[int, int], width: int, colormap: str, body, small) -> int:
+def _legend(draw, sheet: Handout, xy: tuple[int, int], width: int, colormap: str, body, small) -> int:
     """The colour scale of the heatmap and the grey scale of the gradient panels; returns its bottom."""
     x, y = xy
     y = _text(draw, (x, y), "How to read the colours", body, width)
-    bar = _colour_scale(colormap, width, 28)
-    page.paste(bar, (x, y + 4))
+    sheet.place("colour scale", _colour_scale(colormap, width, 28), (x, y + 4))
     y += 40
     draw.text((x, y), "low", font=small, fill=GREY)
     draw.text((x + width, y), "high evidence", font=small, fill=GREY, anchor="ra")
     y += 30
-    page.paste(Image.fromarray(np.repeat(np.linspace(0, 255, width).astype(np.uint8)[None], 28, axis=0)).convert("RGB"), (x, y))
+    grey = np.repeat(np.linspace(0, 255, width).astype(np.uint8)[None], 28, axis=0)
+    sheet.place("grey scale", Image.fromarray(grey).convert("RGB"), (x, y))
     y += 36
     draw.text((x, y), "lowers", font=small, fill=GREY)
     draw.text((x + width // 2, y), "0", font=small, fill=GREY, anchor="ma")
@@ -209,11 +226,21 @@ def _legend(draw, page: Image.Image, xy: tuple[int, int], width: int, colormap: 
     return _text(draw, (x, y), note, small, width, fill=GREY)
 
 
-def save_handout(page: Image.Image, path: str | Path) -> Path:
+def handout_bytes(sheet: Handout | Image.Image, file_format: str = "png") -> bytes:
+    """The page as a PNG file, or as a one-page PDF, in memory."""
+    page = sheet.page if isinstance(sheet, Handout) else sheet
+    buffer = io.BytesIO()
+    if file_format.lower() == "pdf":
+        page.save(buffer, "PDF", resolution=DPI)
+    elif file_format.lower() == "png":
+        page.save(buffer, "PNG", dpi=(DPI, DPI))
+    else:
+        raise ValueError(f"a handout is a png or a pdf, not {file_format!r}")
+    return buffer.getvalue()
+
+
+def save_handout(sheet: Handout | Image.Image, path: str | Path) -> Path:
     """Writes the page as PNG, or as a one-page PDF when the path ends in .pdf."""
     path = Path(path)
-    if path.suffix.lower() == ".pdf":
-        page.save(path, "PDF", resolution=DPI)
-    else:
-        page.save(path, "PNG", dpi=(DPI, DPI))
+    path.write_bytes(handout_bytes(sheet, "pdf" if path.suffix.lower() == ".pdf" else "png"))
     return path

@@ -16,7 +16,8 @@ from typing import Callable
 from core import Explanation, WeightsUnavailableError, load_model
 
 #: Explanations kept per browser session, and for all sessions together (~40 MB each for resnet50).
-PER_SESSION = 2
+#: Four per session: the main view and up to three models compared side by side (demo.teaching).
+PER_SESSION = 4
 TOTAL = 16
 
 CacheKey = tuple[str, str, int]
