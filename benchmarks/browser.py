@@ -16,8 +16,10 @@ download and the browser's decoding, as a student would wait for it.
   layer switch  layer slider released (after the strip) -> new heatmap decoded
   class switch  second prediction clicked -> new heatmap and Guided Grad-CAM decoded
 
-Photos: the 640×427 example (assets/lion_and_cheetah.jpg) and a 4032×3024 phone-size JPEG made
-by upscaling it. The app runs untrained resnet50 (offline here; speed does not depend on weights).
+Photos: the 512×256 example (assets/lion_and_cheetah.jpg) and a 4032×3024 phone-size JPEG made
+by upscaling an asset. ``--baseline REV`` serves a second app from a git worktree of REV and
+alternates students between the two, so a lever is measured against the code before it under
+the same load. The app runs untrained resnet50 (offline here; speed does not depend on weights).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Stat, asset, check_at_most, loadavg, machine_line, served_app, variant  # noqa: E402
+from common import Stat, asset, check_at_most, checkout, loadavg, machine_line, photo, served_app, variant  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -118,28 +120,75 @@ def one_student(browser, url: str, upload: str) -> dict[str, float]:
         page.close()
 
 
-def make_photos(folder: Path, reps: int, smoke: bool) -> dict[str, list[str]]:
-    """Per photo kind, one distinct file per repetition (plus one for the warm-up)."""
-    example = asset("lion_and_cheetah.jpg")
-    kinds = {"640x427 example": (example, "jpg")}
+EXAMPLE_KIND = "512x256 example"
+LARGE_KIND = "4032x3024 photo"
+
+
+def make_photos(folder: Path, count: int, smoke: bool) -> dict[str, list[str]]:
+    """Per photo kind, ``count`` distinct files (a few pixels differ: each upload is a cache miss).
+
+    The example is assets/lion_and_cheetah.jpg (512×256: the issue's "640×427" does not match the
+    file); the phone-size photo is cheetah.jpg cropped to 4:3 and upscaled to 4032×3024.
+    """
+    kinds = {EXAMPLE_KIND: asset("lion_and_cheetah.jpg")}
     if not smoke:
-        kinds["4032x3024 photo"] = (example.resize((4032, 3024), 3), "jpg")  # 3 = BICUBIC
+        kinds[LARGE_KIND] = photo(4032, 3024)
     files: dict[str, list[str]] = {}
-    for kind, (picture, ext) in kinds.items():
-        paths = []
-        for rep in range(reps + 1):
-            path = folder / f"{kind.split()[0]}-{rep}.{ext}"
-            variant(picture, rep).save(path, quality=92)
-            paths.append(str(path))
-        files[kind] = paths
+    for kind, picture in kinds.items():
+        files[kind] = []
+        for n in range(count):
+            path = folder / f"{kind.split()[1]}-{n}.jpg"
+            variant(picture, n).save(path, quality=92)
+            files[kind].append(str(path))
     return files
+
+
+def measure(browser, urls: dict[str, str], files: dict[str, list[str]], reps: int, warmup: int) -> dict[str, dict[str, dict[str, Stat]]]:
+    """results[app][photo kind][measure]; apps alternate student by student, in rotating order."""
+    collected = {app: {kind: {m: [] for m in MEASURES} for kind in files} for app in urls}
+    apps = list(urls)
+    for kind, paths in files.items():
+        for rep, path in enumerate(paths[: reps + warmup], start=-warmup):
+            order = apps if rep % 2 == 0 else apps[::-1]
+            for app in order:
+                times = one_student(browser, urls[app], path)
+                if rep >= 0:
+                    for name, seconds in times.items():
+                        collected[app][kind][name].append(seconds)
+    return {app: {kind: {m: Stat(t) for m, t in by_measure.items()} for kind, by_measure in by_kind.items()} for app, by_kind in collected.items()}
+
+
+def report(results: dict[str, dict[str, Stat]], judge: bool) -> int:
+    """Prints one app's figures against the targets; returns the number of misses."""
+    misses = 0
+    for column, (kind, stats) in enumerate(results.items()):
+        print(f"\n== {kind}")
+        for name in MEASURES:
+            stat = stats[name]
+            verdict = ""
+            if name in TARGETS and judge:
+                passed, margin = check_at_most(stat.median * 1e3, TARGETS[name][column], "ms")
+                verdict = f"{'PASS' if passed else 'MISS'} ({margin})"
+                misses += not passed
+            print(f"  {name:22s} {stat.ms()}  {verdict}")
+    print("\n| measure | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for name in MEASURES:
+        cells = []
+        for column, stats in enumerate(results.values()):
+            target = f" (target ≤ {TARGETS[name][column]} ms)" if name in TARGETS else ""
+            cells.append(f"{stats[name].median * 1e3:.0f} ms{target}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return misses
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per photo (default 5)")
-    parser.add_argument("--smoke", action="store_true", help="1 repetition of the 640x427 example, no warm-up, no targets")
+    parser.add_argument("--smoke", action="store_true", help="1 repetition of the small example, no warm-up, no targets")
     parser.add_argument("--url", help="measure an app already running there instead of starting python app.py")
+    parser.add_argument("--baseline", metavar="REV", help="also serve git revision REV and alternate students between the two (A/B)")
+    parser.add_argument("--only", choices=("small", "large"), help="measure one photo only")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else max(1, args.reps)
     warmup = 0 if args.smoke else 1
@@ -148,44 +197,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    results: dict[str, dict[str, Stat]] = {}
-    with tempfile.TemporaryDirectory(prefix="gradcam-browser-") as tmp:
-        files = make_photos(Path(tmp), reps, args.smoke)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gradcam-browser-")))
+        files = make_photos(tmp, reps + warmup, args.smoke)
+        if args.only:
+            files = {kind: paths for kind, paths in files.items() if kind.startswith(EXAMPLE_KIND if args.only == "small" else LARGE_KIND)}
         started = time.perf_counter()
-        with served_app() if args.url is None else contextlib.nullcontext(args.url.rstrip("/") + "/") as url, sync_playwright() as playwright:
-            print(f"app serving at {url} after {time.perf_counter() - started:.1f} s")
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-            try:
-                for kind, paths in files.items():
-                    collected: dict[str, list[float]] = {m: [] for m in MEASURES}
-                    for rep, path in enumerate(paths[: reps + warmup], start=-warmup):
-                        times = one_student(browser, url, path)
-                        if rep >= 0:
-                            for measure, seconds in times.items():
-                                collected[measure].append(seconds)
-                    results[kind] = {m: Stat(t) for m, t in collected.items()}
-            finally:
-                browser.close()
+        urls = {"this tree": stack.enter_context(served_app()) if args.url is None else args.url.rstrip("/") + "/"}
+        if args.baseline:
+            root = stack.enter_context(checkout(args.baseline))
+            urls[f"baseline {args.baseline}"] = stack.enter_context(served_app(root=root))
+        print(f"serving {', '.join(urls)} after {time.perf_counter() - started:.1f} s")
+        playwright = stack.enter_context(sync_playwright())
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        stack.callback(browser.close)
+        results = measure(browser, urls, files, reps, warmup)
 
     misses = 0
-    for column, (kind, stats) in enumerate(results.items()):
-        print(f"\n== {kind}")
-        for measure in MEASURES:
-            stat = stats[measure]
-            verdict = ""
-            if measure in TARGETS and not args.smoke:
-                passed, margin = check_at_most(stat.median * 1e3, TARGETS[measure][column], "ms")
-                verdict = f"{'PASS' if passed else 'MISS'} ({margin})"
-                misses += not passed
-            print(f"  {measure:22s} {stat.ms()}  {verdict}")
-    print("\n| measure | " + " | ".join(results) + " |")
-    print("|---|" + "---|" * len(results))
-    for measure in MEASURES:
-        cells = []
-        for column, stats in enumerate(results.values()):
-            target = f" (target ≤ {TARGETS[measure][column]} ms)" if measure in TARGETS else ""
-            cells.append(f"{stats[measure].median * 1e3:.0f} ms{target}")
-        print(f"| {measure} | " + " | ".join(cells) + " |")
+    for app, by_kind in results.items():
+        print(f"\n######## {app}")
+        misses += report(by_kind, judge=not args.smoke and app == "this tree")
+    if args.baseline:
+        base = results[f"baseline {args.baseline}"]
+        print(f"\n######## this tree / baseline {args.baseline} (median ratio; < 1 is faster)")
+        for kind in files:
+            cells = [f"{name} {results['this tree'][kind][name].median / base[kind][name].median:.2f}" for name in MEASURES]
+            print(f"  {kind}: " + ", ".join(cells))
     print(f"\nload average at end {loadavg()}" + ("" if args.smoke else f"; {misses} target(s) missed"))
     return 0
 

@@ -148,16 +148,17 @@ def launch_app():
 
 
 @contextlib.contextmanager
-def served_app(env: dict[str, str] | None = None, timeout: float = 300.0) -> Iterator[str]:
+def served_app(env: dict[str, str] | None = None, timeout: float = 300.0, root: Path = ROOT) -> Iterator[str]:
     """``python app.py`` in its own process, as a student or a Space runs it; yields its URL.
 
     Its own process keeps the server's threads and GIL apart from the benchmark's clients.
+    ``root`` serves another checkout (see :func:`checkout`), for A/B comparisons.
     """
     port = free_port()
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gradcam-app-{port}.log"), "w+b")
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=ROOT,
+        [sys.executable, str(Path(root) / "app.py")],
+        cwd=root,
         env={**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -185,6 +186,19 @@ def served_app(env: dict[str, str] | None = None, timeout: float = 300.0) -> Ite
             process.kill()
             process.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """A temporary git worktree of ``revision`` (a commit before a change, to measure it against)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="gradcam-baseline-")) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], cwd=ROOT, check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
 
 
 # ----------------------------------------------------------------------------- the machine

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -35,6 +36,61 @@ class Panels:
         return strip(list(zip(titles, self.as_list())))
 
 
+class CamPictures(NamedTuple):
+    """The first three panels, and the [0, 1] map they were drawn from (the guided ones need it)."""
+
+    original: np.ndarray
+    heatmap: np.ndarray
+    overlay: np.ndarray
+    cam01: np.ndarray
+
+
+def display_size(explanation: Explanation, max_side: int | None) -> tuple[int, int]:
+    """(width, height) of the pictures: the image's size, or smaller to fit max_side."""
+    width, height = explanation.size
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _fit(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A map, gradient or picture at (width, height); area averaging when it shrinks."""
+    if array.shape[1::-1] == size:
+        return array
+    return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+
+
+def cam_pictures(
+    explanation: Explanation,
+    class_idx: int,
+    layer: int | str = 4,
+    *,
+    colormap: str = DEFAULT_COLORMAP,
+    opacity: float = 0.5,
+    counterfactual: bool = False,
+    method: str = "gradcam",
+    max_side: int | None = None,
+) -> CamPictures:
+    """Original, heatmap and overlay: what a first view can show before guided backprop is drawn.
+
+    ``max_side`` draws them at display size (the page shows panels ~260 px high): every per-pixel
+    step and the encoding after it then touches a fraction of the pixels.
+    """
+    size = display_size(explanation, max_side)
+    cam01 = _fit(explanation.cam(class_idx, layer, counterfactual=counterfactual, method=method), size)
+    original = _fit(as_rgb_array(explanation.image), size)
+    return CamPictures(original, heatmap(cam01, colormap), overlay(original, cam01, colormap, opacity), cam01)
+
+
+def guided_pictures(explanation: Explanation, class_idx: int, cam01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Guided backprop and Guided Grad-CAM, at the size of ``cam01`` (from :func:`cam_pictures`)."""
+    guided = _fit(explanation.guided_backprop(class_idx), cam01.shape[1::-1])
+    # Explanation.guided_gradcam's product, from the map and gradient already in hand:
+    # calling it would upsample both again on every switch.
+    return gradient_image(guided), gradient_image(guided * cam01[..., None])
+
+
 def panels(
     explanation: Explanation,
     class_idx: int,
@@ -44,18 +100,12 @@ def panels(
     opacity: float = 0.5,
     counterfactual: bool = False,
     method: str = "gradcam",
+    max_side: int | None = None,
 ) -> Panels:
-    cam01 = explanation.cam(class_idx, layer, counterfactual=counterfactual, method=method)
-    guided = explanation.guided_backprop(class_idx)
-    return Panels(
-        original=as_rgb_array(explanation.image),
-        heatmap=heatmap(cam01, colormap),
-        overlay=overlay(explanation.image, cam01, colormap, opacity),
-        guided_backprop=gradient_image(guided),
-        # Explanation.guided_gradcam's product, from the map and gradient already in hand:
-        # calling it would upsample both again on every switch.
-        guided_gradcam=gradient_image(guided * cam01[..., None]),
+    first = cam_pictures(
+        explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method, max_side=max_side
     )
+    return Panels(first.original, first.heatmap, first.overlay, *guided_pictures(explanation, class_idx, first.cam01))
 
 
 def layer_overlays(
@@ -66,10 +116,13 @@ def layer_overlays(
     opacity: float = 0.5,
     counterfactual: bool = False,
     method: str = "gradcam",
+    max_side: int | None = None,
 ) -> list[tuple[str, np.ndarray]]:
     """The overlay at layer1..layer4: how the map sharpens or spreads with depth, at one glance."""
+    size = display_size(explanation, max_side)
+    original = _fit(as_rgb_array(explanation.image), size)
     return [
-        (stage, overlay(explanation.image, explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), colormap, opacity))
+        (stage, overlay(original, _fit(explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), size), colormap, opacity))
         for stage in STAGES
     ]
 

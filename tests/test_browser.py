@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.ui import PANEL_SIDE
 from tests.conftest import require_chromium
 
 pytestmark = pytest.mark.browser
@@ -75,7 +76,8 @@ def test_upload_slide_and_pick_a_class(browser, app_url, scheme):
     assert "untrained" in page.inner_text("#predictions").lower()
     assert page.locator("#banner").is_visible()
     for selector in PANELS:
-        assert page.eval_on_selector(selector, "img => img.naturalWidth") == 512, "panels keep the upload's size"
+        assert page.eval_on_selector(selector, "img => img.naturalWidth") == PANEL_SIDE, "panels at display size"
+    assert "Grad-CAM heatmap" in page.inner_text("#panel-1"), "the caption names the method"
     page.wait_for_function("() => document.querySelectorAll('#depth img').length >= 4", timeout=TIMEOUT_MS)
     page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-upload.png"), full_page=True)
 

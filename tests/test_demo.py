@@ -9,7 +9,7 @@ from PIL import Image
 
 from core.forward import Twin
 from demo.session import ExplanationCache
-from demo.ui import DISPLAY_SIDE, Explorer
+from demo.ui import DISPLAY_SIDE, PANEL_SIDE, Explorer
 from tests.test_engine import smooth_image
 
 SETTINGS = dict(colormap="jet", opacity=0.5, counterfactual=False)
@@ -43,8 +43,10 @@ def forward_calls(monkeypatch):
     return calls
 
 
-def pixels(path: str) -> np.ndarray:
+def pixels(path: str | dict) -> np.ndarray:
     """The page gets PNG files; they must decode to exactly what was rendered."""
+    if isinstance(path, dict):  # gr.update(value=..., label=...): the heatmap's caption names the method
+        path = path["value"]
     assert path.endswith(".png")
     return np.asarray(Image.open(path))
 
@@ -61,7 +63,7 @@ def test_a_new_image_shows_five_panels_predictions_and_the_untrained_status(expl
     outputs = new_input(explorer, photo)
     pictures, predictions, radio, any_class, status, banner = [pixels(p) for p in outputs[:5]], *outputs[5:]
     for picture in pictures:
-        assert picture.shape == (320, 480, 3) and picture.dtype == np.uint8
+        assert picture.shape == (256, 384, 3) and picture.dtype == np.uint8, "drawn at PANEL_SIDE for the page"
     assert not np.array_equal(pictures[1], pictures[2]), "heatmap and overlay differ"
     assert len(predictions["value"]) == 5 and "untrained" in predictions["label"]
     assert len(radio["choices"]) == 5 and radio["value"] == any_class
@@ -74,7 +76,10 @@ def test_large_uploads_are_explained_at_display_size(explorer, tmp_path):
     path = tmp_path / "big.jpg"
     smooth_image(2000, 1000, seed=4).save(path)
     pictures = [pixels(p) for p in new_input(explorer, str(path))[:5]]
-    assert pictures[0].shape == (DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)
+    assert pictures[0].shape == (PANEL_SIDE // 2, PANEL_SIDE, 3), "the page's panels at display size"
+    files = explorer.on_full_size(str(path), "resnet18", 4, None, 5, **SETTINGS)["value"]
+    assert [pixels(f).shape for f in files] == [(DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)] * 5, "full resolution on demand"
+    assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
 
 
 def test_switching_layer_class_colormap_opacity_or_counterfactual_never_runs_the_network(explorer, tmp_path, forward_calls):
@@ -116,7 +121,7 @@ def test_bad_uploads_become_readable_errors_and_the_next_request_works(explorer,
             new_input(explorer, str(path))
     with pytest.raises(gr.Error, match="unknown model"):
         new_input(explorer, photo, model="vgg16")
-    assert pixels(new_input(explorer, photo)[0]).shape == (320, 480, 3)
+    assert pixels(new_input(explorer, photo)[0]).shape == (256, 384, 3)
 
 
 def test_no_image_clears_the_page_without_an_error(explorer):
@@ -169,12 +174,31 @@ def test_method_choice_changes_the_maps_without_a_network_pass(explorer, photo, 
     new_input(explorer, photo)
     explorer.on_depth(photo, "resnet18", None, 5, **SETTINGS)
     runs = len(forward_calls)
-    gradcam = pixels(view(explorer, photo, 3, None)[1])
-    layercam = pixels(view(explorer, photo, 3, None, method="layercam")[1])
-    assert not np.array_equal(gradcam, layercam)
+    gradcam, layercam = view(explorer, photo, 3, None)[1], view(explorer, photo, 3, None, method="layercam")[1]
+    assert (gradcam["label"], layercam["label"]) == ("Grad-CAM heatmap", "LayerCAM heatmap"), "the caption names the method"
+    assert not np.array_equal(pixels(gradcam), pixels(layercam))
     assert len(forward_calls) == runs, "gradient methods reuse the stored gradients"
     with pytest.raises(gr.Error, match="counterfactual"):
         view(explorer, photo, 3, None, method="scorecam", counterfactual=True)
+
+
+def test_a_new_image_streams_the_gradcam_panels_then_the_guided_ones(explorer, tmp_path):
+    photo = tmp_path / "streamed.png"
+    smooth_image(300, 200, seed=8).save(photo)
+    first, second = list(explorer.new_input_steps(str(photo), "resnet18", 4, 5, **SETTINGS))
+    assert [pixels(p).shape for p in first[:3]] == [(200, 300, 3)] * 3 and first[3] is None
+    assert first[5]["value"], "the predictions come with the first step"
+    assert second[:3] == [gr.skip()] * 3 and second[5:] == [gr.skip()] * 5
+    assert [pixels(p).shape for p in second[3:5]] == [(200, 300, 3)] * 2
+
+
+def test_a_class_change_streams_the_panels_then_the_strip_in_one_event(explorer, photo):
+    classes = [value for _, value in new_input(explorer, photo)[6]["choices"]]
+    panels_step, strip_step = list(explorer.view_and_strip(photo, "resnet18", 4, classes[1], 5, **SETTINGS, method="gradcam++"))
+    assert panels_step[6] == classes[1] and panels_step[7] == gr.skip()
+    assert panels_step[1]["label"] == "Grad-CAM++ heatmap"
+    assert strip_step[:7] == [gr.skip()] * 7
+    assert [caption.split(" · ")[0] for _, caption in strip_step[7]] == ["layer1", "layer2", "layer3", "layer4"]
 
 
 def test_compare_view_scores_every_method(explorer, photo):
