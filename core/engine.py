@@ -34,8 +34,8 @@ from PIL import Image
 from torch import Tensor, nn
 
 from core.faithfulness import STEPS, Faithfulness, evaluate
-from core.forward import STAGES, ReluRule, twin_for
-from core.intake import read_image, to_model_input
+from core.forward import STAGES, ReluRule, Twin, twin_for
+from core.intake import letterbox_box, read_image, to_model_input
 from core.methods import (
     ABLATION_CHANNELS,
     GRADIENT_METHODS,
@@ -49,6 +49,19 @@ from core.methods import (
     scorecam,
 )
 from core.weights import ModelInfo, model_info
+
+
+#: "float32" is exact against the reference libraries; "bfloat16" runs the network's matrix work
+#: in bfloat16 (torch.autocast) where the hardware does it natively, for speed.
+PRECISIONS = ("float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device | str = "cpu") -> bool:
+    """Whether the device does bfloat16 matrix work in hardware (AVX-512 BF16 / AMX, or CUDA ≥ sm80)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class Prediction(NamedTuple):
@@ -81,11 +94,15 @@ class Explanation:
     Explanation compute any missing class once.
     """
 
-    def __init__(self, model: nn.Module, image: Image.Image, input_tensor: Tensor, info: ModelInfo) -> None:
+    def __init__(
+        self, model: nn.Module, image: Image.Image, input_tensor: Tensor, info: ModelInfo, twin: Twin, precision: str = "float32"
+    ) -> None:
         self._model = model
+        self._twin = twin
         self.image = image
         self.info = info
         self.input_tensor = input_tensor
+        self.precision = precision
         self._lock = threading.Lock()
         self._classes: dict[int, _ClassGradients] = {}
         # Results of network passes beyond the gradients: perturbation maps, faithfulness. Separate
@@ -103,6 +120,41 @@ class Explanation:
         return self.image.size
 
     @property
+    def stages(self) -> tuple[str, ...]:
+        """The module path behind layer1..layer4, e.g. ("features.1", …, "features.7")."""
+        return self._twin.stages
+
+    @property
+    def stage_labels(self) -> list[str]:
+        """Each stage's module path and grid, e.g. "features.5 · 14×14", for captions and the slider."""
+        return [f"{path} · {a.shape[-2]}×{a.shape[-1]}" for path, a in zip(self.stages, self.stage_activations)]
+
+    @property
+    def has_relu(self) -> bool:
+        """False for GELU, SiLU or Hardswish networks, where guided backprop uses our extended rule."""
+        return self._twin.relus > 0
+
+    @property
+    def content_box(self) -> tuple[int, int, int, int]:
+        """(left, top, width, height) of the image inside the model input: all of it unless letterboxed."""
+        height, width = self.input_tensor.shape[-2:]
+        if self._twin.fixed_input is None:
+            return 0, 0, width, height
+        return letterbox_box(*self.image.size, self._twin.fixed_input)
+
+    def _to_original(self, maps: Tensor) -> Tensor:
+        """(n, h, w) maps over the model input → (n, H, W) over the original image, bilinear.
+
+        A letterboxed input is first brought to the input's size, then cropped to the image.
+        """
+        if self._twin.fixed_input is None:
+            return _resize(maps, self.size)
+        height, width = self.input_tensor.shape[-2:]
+        left, top, box_width, box_height = self.content_box
+        over_input = _resize(maps, (width, height))
+        return _resize(over_input[:, top : top + box_height, left : left + box_width], self.size)
+
+    @property
     def num_classes(self) -> int:
         return int(self.logits.shape[-1])
 
@@ -114,28 +166,29 @@ class Explanation:
         ``select`` names the (plain, guided) classes to differentiate. It is called after the
         forward pass, so the first pass can choose its classes from its own predictions.
         """
-        twin = twin_for(self._model)
+        twin = self._twin
         x = self.input_tensor.detach().to(twin.device).requires_grad_(True)
         rule = ReluRule()
-        with torch.enable_grad():
+        fast = self.precision == "bfloat16"
+        with torch.enable_grad(), torch.autocast(twin.device.type, dtype=torch.bfloat16, enabled=fast):
             stage_activations, logits = twin.forward(x, rule)
             if not self.stage_activations:
-                self.stage_activations = [a.detach()[0].cpu() for a in stage_activations]
-                self.logits = logits.detach()[0].cpu()
+                self.stage_activations = [a.detach()[0].float().cpu() for a in stage_activations]
+                self.logits = logits.detach()[0].float().cpu()
             plain, guided = select()
             # Without a closed form, layer4 needs a backward pass like the other stages.
             targets = stage_activations if twin.fc_weight is None else stage_activations[:3]
             last = len(plain) + len(guided) - 1
             for n, c in enumerate(plain):
                 grads = torch.autograd.grad(logits[0, c], targets, retain_graph=n < last)
-                stages = [g[0].cpu() for g in grads]
+                stages = [g[0].float().cpu() for g in grads]
                 if twin.fc_weight is not None:
                     stages.append(twin.closed_form_layer4_gradient(c, stage_activations[3].shape[1:]))
                 self._entry(c).stages = stages
             rule.guided = True
             for n, c in enumerate(guided, start=len(plain)):
                 (grad,) = torch.autograd.grad(logits[0, c], x, retain_graph=n < last)
-                self._entry(c).guided = grad[0].cpu()
+                self._entry(c).guided = grad[0].float().cpu()
 
     def _first_pass(self, top_k: int, *, lazy: bool) -> None:
         def select() -> tuple[list[int], list[int]]:
@@ -148,7 +201,7 @@ class Explanation:
             if not lazy:
                 return self.top_classes, self.top_classes
             # A first view shows layer4 (closed form, no backward) and the top class's guided map.
-            plain = [] if twin_for(self._model).fc_weight is not None else self.top_classes[:1]
+            plain = [] if self._twin.fc_weight is not None else self.top_classes[:1]
             return plain, self.top_classes[:1]
 
         with self._lock:
@@ -201,7 +254,7 @@ class Explanation:
         index = stage_index(layer)
         self._check_class(class_idx)
         if index == 3:
-            closed_form = twin_for(self._model).closed_form_layer4_gradient(class_idx, self.stage_activations[3].shape)
+            closed_form = self._twin.closed_form_layer4_gradient(class_idx, self.stage_activations[3].shape)
             if closed_form is not None:
                 return closed_form
         return self._ensure(class_idx, stages=True).stages[index]
@@ -228,7 +281,7 @@ class Explanation:
         cam_raw = self._raw_cam(class_idx, stage_index(layer), method, counterfactual, channels)
         if raw:
             return cam_raw.numpy().astype(np.float32, copy=False)
-        return _normalise01(_resize(cam_raw[None], self.size)[0]).numpy()
+        return _normalise01(self._to_original(cam_raw[None])[0]).numpy()
 
     def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
         if method not in METHODS:
@@ -256,7 +309,7 @@ class Explanation:
 
     def _perturbation_cam(self, class_idx: int, index: int, method: str, channels: int | None) -> Tensor:
         """Score-CAM or Ablation-CAM through the twin, computed once per (class, stage, method, cap)."""
-        twin = twin_for(self._model)
+        twin = self._twin
         activations = self.stage_activations[index]
         score = float(self.logits[class_idx])
         if method == "ablationcam" and index == 3 and twin.fc_weight is not None:
@@ -269,7 +322,9 @@ class Explanation:
         def compute() -> Tensor:
             if method == "scorecam":
                 return scorecam(activations, self.input_tensor, lambda batch: twin.logits(batch)[:, class_idx], cap)
-            drops = ablation_drops(activations, score, lambda batch: twin.forward_from(index, batch)[:, class_idx], cap)
+            drops = ablation_drops(
+                activations, score, lambda batch: twin.forward_from(index, batch, self.input_tensor)[:, class_idx], cap
+            )
             return ablationcam(activations, drops, score)
 
         return self._memo((method, class_idx, index, cap), compute)
@@ -286,7 +341,7 @@ class Explanation:
             cam_raw = self._raw_cam(class_idx, index, method, False, None)
             height, width = self.input_tensor.shape[-2:]
             saliency = _normalise01(_resize(cam_raw[None], (width, height))[0])
-            twin = twin_for(self._model)
+            twin = self._twin
             probabilities = lambda batch: torch.softmax(twin.logits(batch).double(), dim=1)[:, class_idx]  # noqa: E731
             return evaluate(self.input_tensor, saliency, probabilities, steps)
 
@@ -295,7 +350,7 @@ class Explanation:
     def guided_backprop(self, class_idx: int) -> np.ndarray:
         """∂y_c/∂(input tensor) under the guided ReLU rule, float32 (H, W, 3) at the original size."""
         entry = self._ensure(class_idx, guided=True)
-        return _resize(entry.guided, self.size).permute(1, 2, 0).contiguous().numpy()
+        return self._to_original(entry.guided).permute(1, 2, 0).contiguous().numpy()
 
     def guided_gradcam(
         self, class_idx: int, layer: int | str = 4, *, counterfactual: bool = False, method: str = "gradcam"
@@ -325,7 +380,7 @@ def _normalise01(cam: Tensor) -> Tensor:
     return cam / peak if peak > 0 else torch.zeros_like(cam)
 
 
-def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False) -> Explanation:
+def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False, precision: str = "float32") -> Explanation:
     """Explains ``model``'s prediction on ``image`` (anything :func:`core.read_image` takes).
 
     Runs one forward pass and keeps the top-k predictions and the four stage outputs. With
@@ -333,12 +388,19 @@ def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False)
     the whole top-k, in the same pass. With lazy=True it computes only what a first view needs
     (layer4 maps for the top-k, guided backprop for the top class); the rest arrives, batched
     for the whole top-k, on first use or on ``complete()``.
+
+    ``precision`` is "float32" (exact) or "bfloat16" (autocast; see :func:`native_bfloat16`).
+    Models that take one input size only (ViT, MaxViT) see the image letterboxed into it; every
+    map is cropped back to the image and returned at its original size and aspect.
     """
     if not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, not {top_k!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     picture = read_image(image)
     info = model_info(model)
-    input_tensor = to_model_input(picture, info.mean, info.std)
-    explanation = Explanation(model, picture, input_tensor, info)
+    twin = twin_for(model, info.input_size, fold=precision == "bfloat16")
+    input_tensor = to_model_input(picture, info.mean, info.std, info.input_size, 2 * info.input_size, square=twin.fixed_input)
+    explanation = Explanation(model, picture, input_tensor, info, twin, precision)
     explanation._first_pass(top_k, lazy=lazy)
     return explanation

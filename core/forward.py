@@ -1,12 +1,29 @@
-"""The staged forward pass that the engine differentiates, and the ReLU rule it backpropagates with.
+"""The forward pass that the engine differentiates, for any torchvision classifier.
 
 The user's model is shared by every request, so nothing here touches it: no hooks, no swapped
-modules, no flags flipped. Instead each model gets a read-only *twin*: the same ResNet written as
-plain functions over tensors derived from the model's parameters, with every eval-mode BatchNorm
-folded into the convolution before it. The twin returns the four stage outputs and the logits
-in one forward pass, and routes every ReLU through :class:`_RuleReLU`, whose backward follows a
-per-pass :class:`ReluRule`. One recorded graph can therefore be differentiated twice: once with
-the plain ReLU derivative (for Grad-CAM) and once with the guided rule (for guided backprop).
+modules, no flags flipped. Each model instead gets a read-only *twin*, built once:
+
+1. a private copy of the module tree that shares the model's parameter storage (no memory is
+   copied), with every parameter detached (so nothing can write ``.grad``), no hooks (so the
+   user's hooks never fire), and eval mode (running statistics, no dropout);
+2. traced with torch.fx (torchvision's ``NodePathTracer``, which names every node after the
+   module it runs in, so a module path such as ``features.5`` finds the node of its output);
+3. rewritten: in-place ops made out-of-place (so no later op can overwrite a returned stage),
+   every rectifier-like activation, module or functional, routed through :class:`_Rectifier`,
+   whose backward follows a per-pass :class:`ReluRule`, and, for the fast twin only, eval-mode
+   BatchNorm folded into the convolution before it (``fuse_conv_bn_weights``);
+4. cut so that it returns the four stage outputs behind the layer slider, as (n, C, h, w)
+   grids, and the logits.
+
+One recorded graph can therefore be differentiated twice: once with the plain derivative
+(Grad-CAM) and once with the guided rule (guided backprop).
+
+A family needs only data (:data:`FAMILIES`): where its stages live and how its outputs are laid
+out. The stages themselves are found with one dummy pass: at each of the four deepest grid sizes
+the last child of the family's trunk with that grid, as torchvision's detection backbones and
+timm's ``feature_info`` choose them. Vision transformers have no grid to shrink: their stages are
+the blocks at a quarter, half and three quarters of the depth, and the last block's first
+LayerNorm (see :func:`_transformer_stage_paths`).
 
 The perturbation methods and the faithfulness metrics need scores, not gradients: the twin also
 runs batches of perturbed inputs (``logits``) or stage outputs (``forward_from``) without a graph.
@@ -14,14 +31,21 @@ runs batches of perturbed inputs (``logits``) or stage outputs (``forward_from``
 
 from __future__ import annotations
 
+import copy
+import math
+import operator
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+import torchvision
+from torch import Tensor, fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+from torchvision.models.feature_extraction import NodePathTracer
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")
 
@@ -30,11 +54,63 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")
 BATCH_SIZE = 16
 
 
-class ReluRule:
-    """How ReLUs recorded in one pass send gradients back.
+# --------------------------------------------------------------------------- families
 
-    plain:  ∂L/∂x = g · [x > 0]
-    guided: ∂L/∂x = max(g, 0) · [x > 0]   (Springenberg et al., 2015)
+
+@dataclass(frozen=True)
+class Family:
+    """What the twin needs to know about an architecture: data, not code.
+
+    trunk:       the module whose children hold the stages ("" is the model itself).
+    layout:      how stage outputs are laid out: "nchw"; "nhwc" (Swin); "tokens", (n, 1 + h·w, C)
+                 with a leading class token (ViT).
+    fixed_input: the side of the only square input size the model accepts, or None.
+    """
+
+    trunk: str
+    layout: str = "nchw"
+    fixed_input: int | None = None
+
+
+FAMILIES: dict[type[nn.Module], Family] = {
+    torchvision.models.ResNet: Family(""),
+    torchvision.models.VGG: Family("features"),
+    torchvision.models.DenseNet: Family("features"),
+    torchvision.models.MobileNetV2: Family("features"),
+    torchvision.models.MobileNetV3: Family("features"),
+    torchvision.models.EfficientNet: Family("features"),
+    torchvision.models.RegNet: Family("trunk_output"),
+    torchvision.models.ConvNeXt: Family("features"),
+    torchvision.models.SwinTransformer: Family("features", layout="nhwc"),
+    torchvision.models.MaxVit: Family("blocks", fixed_input=224),
+    torchvision.models.VisionTransformer: Family("encoder.layers", layout="tokens", fixed_input=224),
+}
+
+
+def family_of(model: nn.Module) -> Family:
+    for cls in type(model).__mro__:
+        if cls in FAMILIES:
+            family = FAMILIES[cls]
+            if isinstance(model, torchvision.models.VisionTransformer):
+                return Family(family.trunk, family.layout, fixed_input=model.image_size)
+            return family
+    names = ", ".join(sorted(cls.__name__ for cls in FAMILIES))
+    raise TypeError(f"{type(model).__name__} is not a supported architecture; supported families: {names}")
+
+
+# --------------------------------------------------------------------------- the rectifier rule
+
+
+class ReluRule:
+    """How rectifiers recorded in one pass send gradients back.
+
+    plain:  ∂L/∂x = f'(x) · g
+    guided: ∂L/∂x = f'(x) · max(g, 0)
+
+    For ReLU, f'(x) = [x > 0] and the guided rule is Springenberg et al.'s (2015). We extend it
+    to every rectifier-like activation (ReLU6, GELU, SiLU, Hardswish): keep the local derivative,
+    pass back only positive incoming gradient. Gates (the sigmoids of squeeze-and-excitation,
+    softmax) keep their plain derivative.
 
     The rule is read at backward time, so a caller flips ``guided`` between two backward passes
     over the same graph. Each pass owns its rule, so concurrent passes never see each other's.
@@ -44,91 +120,326 @@ class ReluRule:
         self.guided = False
 
 
-class _RuleReLU(torch.autograd.Function):
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "relu6": F.relu6,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+    "hardswish": F.hardswish,
+}
+
+
+class _Rectifier(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, rule: ReluRule) -> Tensor:  # type: ignore[override]
-        out = torch.relu(x)
-        ctx.rule = rule
-        ctx.save_for_backward(out)
+    def forward(ctx, x: Tensor, rule: ReluRule, kind: str) -> Tensor:  # type: ignore[override]
+        out = _ACTIVATIONS[kind](x)
+        ctx.rule, ctx.kind = rule, kind
+        ctx.save_for_backward(out if kind == "relu" else x)
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (out,) = ctx.saved_tensors
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+        (saved,) = ctx.saved_tensors
         if ctx.rule.guided:
             grad = grad.clamp(min=0)
-        return grad * (out > 0), None
+        if ctx.kind == "relu":
+            return grad * (saved > 0), None, None
+        # The other activations are elementwise, so their vector-Jacobian product is f'(x)·grad.
+        with torch.enable_grad():
+            x = saved.detach().requires_grad_(True)
+            (grad_in,) = torch.autograd.grad(_ACTIVATIONS[ctx.kind](x), x, grad)
+        return grad_in, None, None
 
 
-@dataclass(frozen=True)
-class _Conv:
-    """A convolution with its BatchNorm folded in, or a bare convolution."""
-
-    weight: Tensor
-    bias: Tensor | None
-    stride: tuple[int, ...]
-    padding: tuple[int, ...] | str
-    dilation: tuple[int, ...]
-    groups: int
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+def rectify(x: Tensor, rule: ReluRule, kind: str) -> Tensor:
+    return _Rectifier.apply(x, rule, kind)
 
 
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> _Conv:
-    """Fold eval-mode BatchNorm into the convolution before it.
+torch.fx.wrap("rectify")
 
-    With s = γ / √(σ² + ε):  W' = W · s (per output channel),  b' = β + (b − μ) · s.
-    Saves one full pass over every activation in both the forward and each backward.
+_ACTIVATION_MODULES: dict[type[nn.Module], Callable[[nn.Module], str]] = {
+    nn.ReLU: lambda m: "relu",
+    nn.ReLU6: lambda m: "relu6",
+    nn.GELU: lambda m: "gelu_tanh" if m.approximate == "tanh" else "gelu",
+    nn.SiLU: lambda m: "silu",
+    nn.Hardswish: lambda m: "hardswish",
+}
+_ACTIVATION_FUNCTIONS: dict[Any, str] = {
+    torch.relu: "relu",
+    torch.relu_: "relu",
+    F.relu: "relu",
+    F.relu_: "relu",
+    F.relu6: "relu6",
+    F.silu: "silu",
+    F.hardswish: "hardswish",
+}
+_ACTIVATION_METHODS = {"relu": "relu", "relu_": "relu"}
+_OUT_OF_PLACE = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul}
+_OUT_OF_PLACE_METHODS = {"add_": "add", "sub_": "sub", "mul_": "mul", "div_": "div", "clamp_": "clamp"}
+
+
+# --------------------------------------------------------------------------- the private copy
+
+
+def _private_copy(module: nn.Module) -> nn.Module:
+    """A hook-free, eval-mode copy of the module tree whose parameters share the model's storage.
+
+    The parameters are detached, so no pass through the copy can write ``.grad`` into the
+    model's; hooks and training flags live in each module's ``__dict__``, which is the copy's own.
     """
-    if conv.padding_mode != "zeros":
-        raise TypeError(f"unsupported padding mode {conv.padding_mode!r} in {conv}")
-    if bn.running_mean is None or bn.running_var is None:
-        raise TypeError(f"{bn} keeps no running statistics, so it cannot be evaluated in eval mode")
-    with torch.no_grad():
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else torch.rsqrt(bn.running_var + bn.eps)
-        shift = bn.bias if bn.affine else torch.zeros_like(scale)
-        conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
-        weight = (conv.weight * scale.reshape(-1, 1, 1, 1)).contiguous()
-        bias = shift + (conv_bias - bn.running_mean) * scale
-    return _Conv(weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    clone = copy.copy(module)
+    clone.__dict__ = {
+        key: OrderedDict() if key.endswith("hooks") and isinstance(value, dict) else value
+        for key, value in module.__dict__.items()
+    }
+    clone._parameters = {
+        key: None if p is None else nn.Parameter(p.detach(), requires_grad=False) for key, p in module._parameters.items()
+    }
+    clone._buffers = dict(module._buffers)
+    clone._modules = {key: None if m is None else _private_copy(m) for key, m in module._modules.items()}
+    clone.training = False
+    if getattr(clone, "inplace", False) is True:
+        clone.inplace = False
+    return clone
 
 
-@dataclass(frozen=True)
-class _Block:
-    """A torchvision BasicBlock or Bottleneck: ReLU between the convolutions, and after the sum."""
-
-    convs: tuple[_Conv, ...]
-    shortcut: _Conv | None
-
-    def __call__(self, x: Tensor, relu: Callable[[Tensor], Tensor]) -> Tensor:
-        out = x
-        for i, conv in enumerate(self.convs):
-            out = conv(out)
-            if i < len(self.convs) - 1:
-                out = relu(out)
-        identity = x if self.shortcut is None else self.shortcut(x)
-        return relu(out + identity)
+def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
+    """The copy's eval-mode graph, and each node's module path with the op appended."""
+    ops_modules = [m for m in vars(torchvision.ops).values() if isinstance(m, type) and issubclass(m, nn.Module)]
+    tracer = NodePathTracer(autowrap_modules=(math, torchvision.ops), leaf_modules=ops_modules)
+    graph = tracer.trace(model)
+    return fx.GraphModule(tracer.root, graph, type(model).__name__), dict(tracer.node_to_qualname)
 
 
-def _fold_block(block: nn.Module) -> _Block:
-    names = ["1", "2", "3"] if hasattr(block, "conv3") else ["1", "2"]
-    try:
-        convs = tuple(_fold(getattr(block, f"conv{n}"), getattr(block, f"bn{n}")) for n in names)
-    except AttributeError as err:
-        raise TypeError(
-            f"{type(block).__name__} is not a torchvision BasicBlock or Bottleneck "
-            "(conv1/bn1, conv2/bn2[, conv3/bn3], downsample)"
-        ) from err
-    downsample = getattr(block, "downsample", None)
-    shortcut = None if downsample is None else _fold(downsample[0], downsample[1])
-    return _Block(convs, shortcut)
+def _output_node(qualnames: dict[fx.Node, str], module_path: str) -> fx.Node:
+    """The node whose value the module at ``module_path`` returns: the last one run inside it."""
+    inside = [n for n, name in qualnames.items() if module_path == "" or name == module_path or name.startswith(module_path + ".")]
+    if not inside:
+        raise TypeError(f"module {module_path!r} runs no operation in the traced model")
+    return inside[-1]
 
 
-def _run(blocks: tuple[_Block, ...], x: Tensor, relu: Callable[[Tensor], Tensor]) -> Tensor:
-    for block in blocks:
-        x = block(x, relu)
-    return x
+# --------------------------------------------------------------------------- rewriting the graph
+
+
+def _fuse(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """``fuse_conv_bn_eval``, with the folded weights computed in float64 and rounded once.
+
+    W' = W · γ/√(σ² + ε),  b' = β + (b − μ) · γ/√(σ² + ε). Folding in float32 rounds twice, and
+    those errors, compounded over a ResNet-50's depth, moved layer1 gradients by 1e-4 of their scale.
+    """
+    fused = copy.copy(conv)
+    fused.__dict__ = dict(conv.__dict__)
+    weight, bias = torch.nn.utils.fuse_conv_bn_weights(
+        conv.weight.double(),
+        None if conv.bias is None else conv.bias.double(),
+        bn.running_mean.double(),
+        bn.running_var.double(),
+        bn.eps,
+        None if bn.weight is None else bn.weight.double(),
+        None if bn.bias is None else bn.bias.double(),
+    )
+    dtype = conv.weight.dtype
+    fused._parameters = {
+        "weight": nn.Parameter(weight.detach().to(dtype), requires_grad=False),
+        "bias": nn.Parameter(bias.detach().to(dtype), requires_grad=False),
+    }
+    return fused
+
+
+def _fold_batchnorms(gm: fx.GraphModule) -> None:
+    """Fold each eval-mode BatchNorm2d into the convolution whose only user it is."""
+    modules = dict(gm.named_modules())
+    calls: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        conv_node = node.args[0]
+        if not (
+            isinstance(conv_node, fx.Node)
+            and conv_node.op == "call_module"
+            and isinstance(modules[conv_node.target], nn.Conv2d)
+            and len(conv_node.users) == 1
+            and calls[conv_node.target] == 1
+            and modules[node.target].track_running_stats
+        ):
+            continue  # e.g. DenseNet's BatchNorms come before their convolution: they stay
+        fused = _fuse(modules[conv_node.target], modules[node.target])
+        parent, _, name = conv_node.target.rpartition(".")
+        setattr(gm.get_submodule(parent), name, fused)
+        node.replace_all_uses_with(conv_node)
+        gm.graph.erase_node(node)
+
+
+def _route_activations(gm: fx.GraphModule, rule: fx.Node) -> int:
+    """Send every rectifier through :func:`rectify` and make in-place ops out-of-place.
+
+    Returns how many of them are ReLUs (the UI says when a model has none). Nodes are rewritten
+    in place so that the module paths found before still name them.
+    """
+    modules = dict(gm.named_modules())
+    relus = 0
+    for node in gm.graph.nodes:
+        kind = None
+        if node.op == "call_module" and type(modules[node.target]) in _ACTIVATION_MODULES:
+            kind = _ACTIVATION_MODULES[type(modules[node.target])](modules[node.target])
+        elif node.op == "call_function" and node.target in _ACTIVATION_FUNCTIONS:
+            kind = _ACTIVATION_FUNCTIONS[node.target]
+        elif node.op == "call_function" and node.target is F.gelu:
+            kind = "gelu_tanh" if node.kwargs.get("approximate", "none") == "tanh" else "gelu"
+        elif node.op == "call_method" and node.target in _ACTIVATION_METHODS:
+            kind = _ACTIVATION_METHODS[node.target]
+        elif node.op == "call_function" and node.target in _OUT_OF_PLACE:
+            node.target = _OUT_OF_PLACE[node.target]
+        elif node.op == "call_method" and node.target in _OUT_OF_PLACE_METHODS:
+            node.target = _OUT_OF_PLACE_METHODS[node.target]
+        elif node.kwargs.get("inplace") is True:
+            node.kwargs = {**node.kwargs, "inplace": False}
+        if kind is not None:
+            node.op, node.target, node.args, node.kwargs = "call_function", rectify, (node.args[0], rule, kind), {}
+            relus += kind == "relu"
+    return relus
+
+
+def _grid_of(shape: Sequence[int], layout: str) -> tuple[int, int] | None:
+    if layout == "tokens":
+        side = math.isqrt(shape[1] - 1) if len(shape) == 3 and shape[1] > 1 else 0
+        return (side, side) if side * side == shape[1] - 1 else None
+    if len(shape) != 4:
+        return None
+    return tuple(shape[1:3]) if layout == "nhwc" else tuple(shape[2:])
+
+
+def to_grid(x: Tensor, layout: str) -> Tensor:
+    """A stage output as an (n, C, h, w) grid: class token dropped, tokens or NHWC reshaped."""
+    if layout == "nhwc":
+        return x.permute(0, 3, 1, 2)
+    side = math.isqrt(x.shape[1] - 1)
+    return x[:, 1:].transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
+
+
+def from_grid(grid: Tensor, original: Tensor, layout: str) -> Tensor:
+    """The inverse of :func:`to_grid`; the class token comes from ``original``."""
+    if layout == "nhwc":
+        return grid.permute(0, 2, 3, 1)
+    tokens = grid.flatten(2).transpose(1, 2)
+    return torch.cat([original[:, :1].expand(grid.shape[0], -1, -1), tokens], dim=1)
+
+
+torch.fx.wrap("to_grid")
+torch.fx.wrap("from_grid")
+
+
+def _insert_grid(graph: fx.Graph, stage: fx.Node, layout: str) -> fx.Node:
+    """Put the grid on the path to the logits, so gradients taken at it are the grid's own."""
+    if layout == "nchw":
+        return stage
+    users = list(stage.users)
+    with graph.inserting_after(stage):
+        grid = graph.call_function(to_grid, (stage, layout))
+    with graph.inserting_after(grid):
+        rebuilt = graph.call_function(from_grid, (grid, stage, layout))
+    for user in users:
+        user.replace_input_with(stage, rebuilt)
+    return grid
+
+
+def _stage_paths(family: Family, model: nn.Module, qualnames: dict[fx.Node, str], shapes: dict[fx.Node, Any]) -> tuple[str, ...]:
+    trunk = model.get_submodule(family.trunk)
+    prefix = f"{family.trunk}." if family.trunk else ""
+    children = [f"{prefix}{name}" for name, _ in trunk.named_children()]
+    if family.layout == "tokens":
+        return _transformer_stage_paths(children)
+    grids: list[tuple[str, tuple[int, int]]] = []
+    for path in children:
+        shape = shapes.get(_output_node(qualnames, path)) if _runs(qualnames, path) else None
+        grid = None if shape is None else _grid_of(shape, family.layout)
+        if grid is not None and grid != (1, 1):  # a 1×1 output is the head's pooling, not a stage
+            grids.append((path, grid))
+    last_at: dict[tuple[int, int], str] = {}
+    for path, grid in grids:
+        last_at.pop(grid, None)
+        last_at[grid] = path  # insertion order follows depth, so dicts keep grids shallow → deep
+    if len(last_at) < 4:
+        raise TypeError(f"{type(model).__name__} has {len(last_at)} downsampling stages in {family.trunk or 'the model'}; 4 are needed")
+    return tuple(list(last_at.values())[-4:])
+
+
+def _runs(qualnames: dict[fx.Node, str], path: str) -> bool:
+    return any(name == path or name.startswith(path + ".") for name in qualnames.values())
+
+
+def _transformer_stage_paths(blocks: list[str]) -> tuple[str, ...]:
+    """Blocks at a quarter, half and three quarters of the depth, then the last block's ``ln_1``.
+
+    Only the class token reaches a ViT's head, so at the last block's output (and its ``ln_2``)
+    the gradient on every patch token is exactly zero and Grad-CAM would be blank. The last
+    block's first LayerNorm feeds self-attention, which mixes the patch tokens into the class
+    token, so its gradient is not zero: that is the deepest place with a class-specific map.
+    """
+    depth = len(blocks)
+    quarters = [blocks[max(0, depth * q // 4 - 1)] for q in (1, 2, 3)]
+    return (*quarters, f"{blocks[-1]}.ln_1")
+
+
+def _linear_head(stage: fx.Node, gm: fx.GraphModule, layout: str) -> nn.Linear | None:
+    """The Linear layer when all that follows the last stage is global average pooling and it.
+
+    Then y = W · mean(A) + b, so ∂y_c/∂A = W_c / (h·w) at every position: no backward needed.
+    """
+    if layout != "nchw":
+        return None
+    modules = dict(gm.named_modules())
+    node, pooled = stage, False
+    while True:
+        users = list(node.users)
+        if len(users) != 1:
+            return None
+        node = users[0]
+        module = modules.get(node.target) if node.op == "call_module" else None
+        if node.op == "output":
+            return None
+        if isinstance(module, nn.Linear):
+            return module if pooled and list(node.users)[0].op == "output" else None
+        if isinstance(module, nn.AdaptiveAvgPool2d) or node.target is F.adaptive_avg_pool2d:
+            size = module.output_size if module is not None else node.args[1]
+            if size not in (1, (1, 1)):
+                return None
+            pooled = True
+        elif not (
+            isinstance(module, (nn.Flatten, nn.Dropout, nn.Identity))
+            or node.target in (torch.flatten, F.dropout)
+            or (node.op == "call_method" and node.target == "flatten")
+        ):
+            return None
+
+
+def _subgraph(graph: fx.Graph, inputs: Sequence[fx.Node], outputs: Sequence[fx.Node]) -> fx.Graph:
+    """The part of ``graph`` that computes ``outputs`` from ``inputs`` (each a new placeholder)."""
+    needed: set[fx.Node] = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop()
+        if node in needed or node in inputs:
+            continue
+        if node.op == "placeholder":
+            raise ValueError(f"{node.name} is needed but is not an input of the subgraph")
+        needed.add(node)
+        stack.extend(node.all_input_nodes)
+    sub = fx.Graph()
+    env = {node: sub.placeholder(node.name) for node in inputs}
+    for node in graph.nodes:
+        if node in needed:
+            env[node] = sub.node_copy(node, lambda n: env[n])
+    sub.output(tuple(env[n] for n in outputs))
+    return sub
+
+
+# --------------------------------------------------------------------------- the twin
 
 
 def _fingerprint(model: nn.Module) -> tuple:
@@ -137,61 +448,102 @@ def _fingerprint(model: nn.Module) -> tuple:
 
 
 class Twin:
-    """A read-only, BatchNorm-folded functional copy of a torchvision ResNet.
+    """A read-only, traced copy of a torchvision classifier.
+
+    fold=True folds BatchNorm into the convolutions: about 30% faster on a ResNet-50, but the
+    folded weights round differently, and through a deep network the ReLUs whose input is near
+    zero then flip. That moved layer1 Grad-CAM maps of a ResNet-50 by up to 6e-4 of their scale.
+    So the exact (float32) twin keeps the model's own arithmetic and the fast one folds.
 
     ``forward`` always has eval-mode semantics (running statistics), whatever ``model.training``
     says, because an explanation of a single image under batch statistics would be meaningless.
+
+    stages:      the module path behind each slider position, e.g. ("layer1", …) or ("features.1", …)
+    fixed_input: the side of the only input size the model takes, or None
+    fc_weight:   the head's Linear weight when layer4's gradient has the closed form, else None
+    relus:       how many ReLUs the network runs (0 for a GELU, SiLU or Hardswish network)
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        for name in ("conv1", "bn1", "maxpool", *STAGES, "avgpool", "fc"):
-            if not hasattr(model, name):
-                raise TypeError(f"{type(model).__name__} is not a ResNet-style network: it has no '{name}'")
+    def __init__(self, model: nn.Module, input_side: int = 224, *, fold: bool = False) -> None:
+        family = family_of(model)
         self.fingerprint = _fingerprint(model)
-        self.device = model.conv1.weight.device
-        self.stem = _fold(model.conv1, model.bn1)
-        pool = model.maxpool
-        self.maxpool = lambda x: F.max_pool2d(x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode)
-        self.stages = tuple(tuple(_fold_block(b) for b in getattr(model, s)) for s in STAGES)
-        fc, avgpool = model.fc, model.avgpool
-        global_pool = isinstance(avgpool, nn.AdaptiveAvgPool2d) and avgpool.output_size in (1, (1, 1))
-        if global_pool and isinstance(fc, nn.Linear):
-            # Logits are linear in the spatial mean of layer4, so ∂y_c/∂A4 = W_c / (h·w) everywhere.
-            self.fc_weight: Tensor | None = fc.weight.detach()
-            fc_bias = fc.bias.detach() if fc.bias is not None else None
-            self.head = lambda a4: F.linear(a4.mean((2, 3)), self.fc_weight, fc_bias)
-        else:
-            self.fc_weight = None
-            self.head = lambda a4: fc(torch.flatten(avgpool(a4), 1))
+        self.device = next(model.parameters()).device
+        self.layout = family.layout
+        self.fixed_input = family.fixed_input
+        private = _private_copy(model)
+        gm, qualnames = _trace(private)
+        side = family.fixed_input or input_side
+        ShapeProp(gm).propagate(torch.zeros(1, 3, side, side, device=self.device))
+        shapes = {n: n.meta["tensor_meta"].shape for n in gm.graph.nodes if hasattr(n.meta.get("tensor_meta"), "shape")}
+        self.stages = _stage_paths(family, private, qualnames, shapes)
+        stage_nodes = [_output_node(qualnames, path) for path in self.stages]
+        self.grids = tuple(_grid_of(shapes[n], family.layout) for n in stage_nodes)
+        head = _linear_head(stage_nodes[3], gm, family.layout)
+        self.fc_weight: Tensor | None = None if head is None else head.weight.detach()
+
+        graph = gm.graph
+        (x,) = [n for n in graph.nodes if n.op == "placeholder"]
+        (output,) = [n for n in graph.nodes if n.op == "output"]
+        logits = output.args[0]
+        with graph.inserting_after(x):
+            rule = graph.placeholder("rule")
+        self.relus = _route_activations(gm, rule)
+        if fold:
+            _fold_batchnorms(gm)
+        grids = [_insert_grid(graph, node, family.layout) for node in stage_nodes]
+        self._graph, self._root, self._x, self._rule, self._grids, self._logits = graph, gm, x, rule, grids, logits
+        self._module = self._graph_module([x, rule], [*grids, logits])
+        self._tails: dict[int, tuple[fx.GraphModule, fx.GraphModule | None]] = {}
+        self._tails_lock = threading.Lock()
+
+    def _graph_module(self, inputs: Sequence[fx.Node], outputs: Sequence[fx.Node]) -> fx.GraphModule:
+        sub = _subgraph(self._graph, inputs, outputs)
+        module = fx.GraphModule(self._root, sub)
+        module.eval()
+        return module
 
     def forward(self, x: Tensor, rule: ReluRule) -> tuple[list[Tensor], Tensor]:
-        """Returns the outputs of layer1..layer4 and the logits, recording a graph for ``rule``."""
-        relu = lambda t: _RuleReLU.apply(t, rule)  # noqa: E731
-        x = self.maxpool(relu(self.stem(x)))
-        stage_activations = []
-        for blocks in self.stages:
-            x = _run(blocks, x, relu)
-            stage_activations.append(x)
-        return stage_activations, self.head(x)
+        """The four stage grids (n, C, h, w) and the logits, recording a graph for ``rule``."""
+        *grids, logits = self._module(x, rule)
+        return grids, logits
 
     def logits(self, inputs: Tensor) -> Tensor:
         """Logits of a batch of model inputs (n, 3, H, W) → (n, classes) on the CPU; no graph."""
         with torch.no_grad():
-            return self._logits_after(-1, self.maxpool(torch.relu(self.stem(inputs.to(self.device)))))
+            return self._module(inputs.to(self.device), ReluRule())[-1].cpu()
 
-    def forward_from(self, stage_index: int, activations: Tensor) -> Tensor:
-        """Logits of a batch of outputs of stage ``stage_index`` (0..3) on the CPU; no graph.
+    def forward_from(self, stage_index: int, activations: Tensor, inputs: Tensor) -> Tensor:
+        """Logits of a batch of stage grids (n, C, h, w) at ``stage_index`` (0..3), on the CPU; no graph.
 
-        Runs only the stages after it, then the head: what ablating a channel there changes.
+        Runs only what comes after the stage: what ablating a channel there changes. Values from
+        before the stage that the rest still reads (a transformer block's residual input, the
+        class token) come from ``inputs``, the (1, 3, H, W) image the grids were taken from.
         """
+        tail, carried_from = self._tail(stage_index)
+        rule = ReluRule()
         with torch.no_grad():
-            return self._logits_after(stage_index, activations.to(self.device))
+            carried = [] if carried_from is None else list(carried_from(inputs.to(self.device), rule))
+            n = activations.shape[0]
+            carried = [c.expand(n, *c.shape[1:]) if isinstance(c, Tensor) else c for c in carried]
+            (logits,) = tail(activations.to(self.device), rule, *carried)
+        return logits.cpu()
 
-    def _logits_after(self, stage_index: int, x: Tensor) -> Tensor:
-        """The stages after ``stage_index`` (−1: after the stem, i.e. all), the head, plain ReLUs."""
-        for blocks in self.stages[stage_index + 1 :]:
-            x = _run(blocks, x, torch.relu)
-        return self.head(x).cpu()
+    def _tail(self, stage_index: int) -> tuple[fx.GraphModule, fx.GraphModule | None]:
+        with self._tails_lock:
+            if stage_index not in self._tails:
+                self._tails[stage_index] = self._build_tail(self._grids[stage_index])
+            return self._tails[stage_index]
+
+    def _build_tail(self, grid: fx.Node) -> tuple[fx.GraphModule, fx.GraphModule | None]:
+        after = _descendants(grid)
+        needed = _ancestors(self._logits) & after
+        carried = sorted(
+            {i for n in needed for i in n.all_input_nodes if i not in needed and i is not grid and i is not self._rule and i.op != "get_attr"},
+            key=_order(self._graph),
+        )
+        tail = self._graph_module([grid, self._rule, *carried], [self._logits])
+        carried_from = self._graph_module([self._x, self._rule], carried) if carried else None
+        return tail, carried_from
 
     def closed_form_layer4_gradient(self, class_idx: int, shape: torch.Size) -> Tensor | None:
         """∂y_c/∂A4 without a backward pass, or None when the head is not avgpool + Linear."""
@@ -202,15 +554,53 @@ class Twin:
         return row.reshape(channels, 1, 1).expand(channels, height, width)
 
 
-_twins: "weakref.WeakKeyDictionary[nn.Module, Twin]" = weakref.WeakKeyDictionary()
+def _descendants(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(node.users)
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.users)
+    return seen
+
+
+def _ancestors(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(node.all_input_nodes)
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.all_input_nodes)
+    return seen
+
+
+def _order(graph: fx.Graph) -> Callable[[fx.Node], int]:
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    return index.__getitem__
+
+
+_twins: "weakref.WeakKeyDictionary[nn.Module, dict[bool, Twin]]" = weakref.WeakKeyDictionary()
 _twins_lock = threading.Lock()
 
 
-def twin_for(model: nn.Module) -> Twin:
-    """The model's twin, built once and rebuilt only if the model's tensors changed since."""
+def twin_for(model: nn.Module, input_side: int = 224, *, fold: bool = False) -> Twin:
+    """The model's twin, built once and rebuilt only if the model's tensors changed since.
+
+    ``input_side`` is the side of the square dummy input that finds the stages; ``fold``
+    chooses the fast, BatchNorm-folded twin (see :class:`Twin`).
+    """
     with _twins_lock:
-        twin = _twins.get(model)
+        twins = _twins.setdefault(model, {})
+        twin = twins.get(fold)
         if twin is None or twin.fingerprint != _fingerprint(model):
-            twin = Twin(model)
-            _twins[model] = twin
+            twin = twins[fold] = Twin(model, input_side, fold=fold)
         return twin
+
+
+def stage_paths(model: nn.Module) -> tuple[str, ...]:
+    """The module paths behind layer1..layer4, for which ``model.get_submodule`` returns each."""
+    return twin_for(model).stages
+
+

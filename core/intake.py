@@ -32,6 +32,7 @@ __all__ = [
     "BadImageError",
     "ImageSource",
     "fit_within",
+    "letterbox_box",
     "model_input_size",
     "read_image",
     "to_model_input",
@@ -118,16 +119,29 @@ def model_input_size(
     return (long_side, short_side) if width >= height else (short_side, long_side)
 
 
+def letterbox_box(width: int, height: int, side: int) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of a width×height image fitted, aspect kept, into a side×side square."""
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}×{height}")
+    scale = side / max(width, height)
+    fitted_width, fitted_height = max(1, _round(width * scale)), max(1, _round(height * scale))
+    return (side - fitted_width) // 2, (side - fitted_height) // 2, fitted_width, fitted_height
+
+
 def to_model_input(
     image: Image.Image,
     mean: Sequence[float],
     std: Sequence[float],
     short_side: int = 224,
     max_long_side: int = 448,
+    *,
+    square: int | None = None,
 ) -> torch.Tensor:
     """Resize the whole image (no crop) and normalise it into a float32 1×3×h×w tensor.
 
-    The size follows `model_input_size`.
+    The size follows `model_input_size`. A model that takes only one square size (ViT, MaxViT)
+    gets ``square``: the image is letterboxed into it (see `letterbox_box`), aspect kept, on a
+    border of the mean colour, which is zero after normalisation.
     Non-RGB images are converted the way `read_image` does (transparency on white).
     """
     if len(mean) != 3 or len(std) != 3:
@@ -136,10 +150,17 @@ def to_model_input(
         raise ValueError("std values must be non-zero")
     rgb = image if image.mode == "RGB" else _to_rgb(image)
     # Pillow's BILINEAR widens its filter when shrinking, so downscaling is antialiased.
-    size = model_input_size(*rgb.size, short_side, max_long_side)
-    resized = rgb.resize(size, Image.Resampling.BILINEAR)
+    if square is None:
+        size = model_input_size(*rgb.size, short_side, max_long_side)
+    else:
+        left, top, *size = letterbox_box(*rgb.size, square)
+    resized = rgb.resize(tuple(size), Image.Resampling.BILINEAR)
     pixels = np.asarray(resized, dtype=np.float32) / np.float32(255)
     normalised = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    if square is not None:
+        canvas = np.zeros((square, square, 3), dtype=np.float32)
+        canvas[top : top + size[1], left : left + size[0]] = normalised
+        normalised = canvas
     return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1))).unsqueeze(0)
 
 

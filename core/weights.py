@@ -32,20 +32,32 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum
 
-MODELS: tuple[str, ...] = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "wide_resnet50_2",
-    "resnext50_32x4d",
-)
+#: Every model the explorer offers, and the family label the dropdown groups it under.
+MODEL_FAMILIES: dict[str, str] = {
+    "resnet18": "ResNet",
+    "resnet34": "ResNet",
+    "resnet50": "ResNet",
+    "resnet101": "ResNet",
+    "resnet152": "ResNet",
+    "wide_resnet50_2": "ResNet",
+    "resnext50_32x4d": "ResNet",
+    "vgg16_bn": "VGG",
+    "densenet121": "DenseNet",
+    "mobilenet_v3_large": "MobileNet",
+    "efficientnet_b0": "EfficientNet",
+    "efficientnet_v2_s": "EfficientNet",
+    "regnet_y_800mf": "RegNet",
+    "convnext_tiny": "ConvNeXt",
+    "swin_t": "Swin Transformer",
+    "vit_b_16": "Vision Transformer",
+    "maxvit_t": "MaxViT",
+}
+MODELS: tuple[str, ...] = tuple(MODEL_FAMILIES)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: How many loaded models the cache keeps; a ResNet-152 is ~240 MB, so keep this small.
+#: How many loaded models the cache keeps; vgg16_bn is ~530 MB and vit_b_16 ~350 MB, so keep this small.
 CACHE_SIZE = 3
 
 _PROBE_TIMEOUT_S = 3
@@ -75,6 +87,8 @@ class ModelInfo:
     categories: tuple[str, ...]
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    #: The short side of the model's input: the official weights' evaluation crop (224 for most).
+    input_size: int = 224
 
 
 # --------------------------------------------------------------------------- registry
@@ -107,6 +121,7 @@ def _imagenet_info(name: str, weights: str, trained: bool) -> ModelInfo:
         categories=tuple(meta_source.meta["categories"]),
         mean=tuple(preprocess.mean),
         std=tuple(preprocess.std),
+        input_size=int(preprocess.crop_size[0]),
     )
 
 
@@ -119,8 +134,8 @@ def model_info(model: nn.Module) -> ModelInfo:
     info = getattr(model, "gradcam_info", None)
     if isinstance(info, ModelInfo):
         return info
-    fc = getattr(model, "fc", None)
-    num_classes = fc.out_features if isinstance(fc, nn.Linear) else 0
+    head = classifier_path(model)
+    num_classes = model.get_submodule(head).out_features if head else 0
     categories = (
         tuple(default_weights("resnet50").meta["categories"])
         if num_classes == 1000
@@ -134,6 +149,19 @@ def model_info(model: nn.Module) -> ModelInfo:
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
     )
+
+
+def classifier_path(model: nn.Module) -> str | None:
+    """The module path of the final Linear layer, whose rows are the classes (e.g. "fc", "heads.head")."""
+    linears = [path for path, module in model.named_modules() if isinstance(module, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def num_classes_of(model: nn.Module) -> int:
+    head = classifier_path(model)
+    if head is None:
+        raise TypeError(f"{type(model).__name__} has no Linear classifier")
+    return model.get_submodule(head).out_features
 
 
 def _build(name: str, num_classes: int) -> nn.Module:
@@ -304,12 +332,14 @@ def _load_random(name: str) -> nn.Module:
 
 def _load_checkpoint(name: str, path: Path) -> nn.Module:
     state_dict = _read_state_dict(path)
-    fc_weight = state_dict.get("fc.weight")
-    if fc_weight is None or fc_weight.dim() != 2:
+    # The class count is the row count of the architecture's own classifier in the file.
+    head = classifier_path(_build(name, 1000))
+    head_weight = state_dict.get(f"{head}.weight")
+    if head_weight is None or head_weight.dim() != 2:
         raise BadCheckpointError(
-            f"Checkpoint {path} has no 2-D fc.weight, so it is not a ResNet classifier for {name}"
+            f"Checkpoint {path} has no 2-D {head}.weight, so it is not a {name} classifier"
         )
-    num_classes = fc_weight.shape[0]
+    num_classes = head_weight.shape[0]
     model = _build(name, num_classes)
     _load_into(model, state_dict, name, path)
     info = _imagenet_info(name, f"checkpoint {path.name}", True)
@@ -360,7 +390,7 @@ def _load_uncached(name: str, spec: tuple, labels: tuple | None, device: torch.d
     else:
         model = _load_checkpoint(name, Path(spec[1]))
     if labels is not None:
-        categories = _read_labels(Path(labels[0]), model.fc.out_features)
+        categories = _read_labels(Path(labels[0]), num_classes_of(model))
         model.gradcam_info = replace(model.gradcam_info, categories=categories)
     return model.to(device).eval()
 
@@ -376,7 +406,7 @@ def load_model(
     labels: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
 ) -> nn.Module:
-    """A ResNet in eval mode on ``device`` with ``model.gradcam_info`` set, shared via an LRU cache.
+    """A torchvision classifier in eval mode on ``device`` with ``model.gradcam_info`` set, shared via an LRU cache.
 
     ``weights`` is "imagenet" (official torchvision weights), "random" (untrained) or a path to a
     state_dict file.  ``labels`` is an optional file with one class name per line.  The returned
@@ -452,7 +482,7 @@ def _cmd_where() -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core.weights", description="Manage the official ImageNet ResNet weights."
+        prog="python -m core.weights", description="Manage the official ImageNet weights of the explorer's models."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     download = commands.add_parser("download", help="fetch official checkpoints into the torch hub cache")
