@@ -52,12 +52,12 @@ def _rgb_to_i420(rgb: np.ndarray) -> bytes:
     return b"".join(np.clip(np.rint(p), 0, 255).astype(np.uint8).tobytes() for p in planes)
 
 
-def clip_frames(n: int, width: int, height: int, colour: tuple[int, int, int]) -> list[np.ndarray]:
-    """A square of ``colour`` going once round the picture over n frames, on dark grey."""
+def clip_frames(n: int, width: int, height: int, colour: tuple[int, int, int], moving: bool = True) -> list[np.ndarray]:
+    """A square of ``colour`` going once round the picture over n frames (or still), on dark grey."""
     side = height // 3
     frames = []
     for i in range(n):
-        t = 2 * np.pi * i / n
+        t = 2 * np.pi * i / n if moving else 0.0
         x = int((width - side) * (0.5 + 0.4 * np.cos(t)))
         y = int((height - side) * (0.5 + 0.4 * np.sin(t)))
         frame = np.full((height, width, 3), 40, np.uint8)
@@ -66,9 +66,22 @@ def clip_frames(n: int, width: int, height: int, colour: tuple[int, int, int]) -
     return frames
 
 
-def write_clip(path: Path, *, colour: tuple[int, int, int] = (255, 255, 255), width: int = 640, height: int = 480, fps: int = 30, seconds: float = 2.0) -> Path:
-    """Writes a looping y4m clip Chromium can use as its camera; returns the path."""
-    frames = clip_frames(max(2, round(fps * seconds)), width, height, colour)
+def write_clip(
+    path: Path,
+    *,
+    colour: tuple[int, int, int] = (255, 255, 255),
+    moving: bool = True,
+    width: int = 640,
+    height: int = 480,
+    fps: int = 30,
+    seconds: float = 2.0,
+) -> Path:
+    """Writes a looping y4m clip Chromium can use as its camera; returns the path.
+
+    A still clip (``moving=False``) makes every frame the same, so the overlay changes only
+    when a setting does.
+    """
+    frames = clip_frames(max(2, round(fps * seconds)), width, height, colour, moving)
     with open(path, "wb") as file:
         file.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:
@@ -165,3 +178,23 @@ def overlay_pixels(page: Any) -> np.ndarray:
         data = page.request.get(src).body()
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"))
+
+
+def wait_until_served(page: Any) -> None:
+    """Until the readout shows a frame rate: this viewer's frames are being explained (not refused)."""
+    page.wait_for_function("sel => (document.querySelector(sel)?.innerText || '').includes('frames/s')", arg=READOUT, timeout=TIMEOUT_MS)
+
+
+def set_number(page: Any, elem_id: str, value: float) -> None:
+    """Types into a slider's number box, which Gradio reads on the stream's next frame."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def choose_option(page: Any, selector: str, name: str) -> None:
+    """Picks the option ``name`` in the Gradio dropdown at ``selector`` (typing filters the list)."""
+    box = page.locator(f"{selector} input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=name).first.click()

@@ -141,7 +141,7 @@ def explain_frame(
     label_name = info.categories[chosen]
     picture_out = overlay(shown, cam01, colormap, opacity)
     if label:
-        picture_out = label_bar(picture_out, caption(label_name, probability, pinned=class_idx is not None))
+        picture_out = label_bar(picture_out, caption(label_name, probability, index + 1, pinned=class_idx is not None))
     jpeg = encode_jpeg(picture_out, JPEG_QUALITY) if encode else None
     done = time.perf_counter()
     timings = {
@@ -167,9 +167,12 @@ def explain_frame(
     )
 
 
-def caption(label: str, probability: float, *, pinned: bool = False) -> str:
-    """"tabby · 43.2%", marked "pinned" when the class was chosen rather than the top-1."""
-    return f"{'pinned: ' if pinned else ''}{label} · {probability:.1%}"
+def caption(label: str, probability: float, layer: int, *, pinned: bool = False) -> str:
+    """"tabby · 43.2% · layer4", marked "pinned" when the class was chosen rather than the top-1.
+
+    The layer is on the frame itself so that a room watching a projector knows what it sees.
+    """
+    return f"{'pinned: ' if pinned else ''}{label} · {probability:.1%} · layer{layer}"
 
 
 def notice_frame(message: str, size: tuple[int, int] = (LIVE_MAX_LONG_SIDE * 2 // 3, LIVE_SHORT_SIDE)) -> np.ndarray:

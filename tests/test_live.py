@@ -307,3 +307,142 @@ def test_short_soak_memory_and_cost_stay_flat(resnet18):
     assert len(cpu_ms) >= 20
     assert growth_mb < 50
     assert last <= 1.5 * first, f"CPU time per frame grew from {first:.1f} to {last:.1f} ms"
+
+
+# ----- the Live tab in Chromium, fake cameras -------------------------------------------------
+
+RED, BLUE = (230, 30, 30), (30, 30, 230)
+
+
+@pytest.fixture(scope="module")
+def cameras(tmp_path_factory):
+    """Two headless browsers, each with its own fake camera: a moving red square, a still blue one."""
+    from tests.conftest import require_chromium
+
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.fakecam import launch_with_camera, write_clip
+
+    folder = tmp_path_factory.mktemp("clips")
+    moving = write_clip(folder / "moving-red.y4m", colour=RED)
+    still = write_clip(folder / "still-blue.y4m", colour=BLUE, moving=False, seconds=0.1)
+    with sync_playwright() as playwright:
+        browsers = (launch_with_camera(playwright, executable, moving), launch_with_camera(playwright, executable, still))
+        yield browsers
+        for browser in browsers:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def moving_page(cameras, app_url):
+    """A projector-sized page in dark mode on the moving red camera, streaming."""
+    from benchmarks.fakecam import open_live, wait_until_served
+
+    page = open_live(cameras[0], app_url, viewport=(1920, 1080), color_scheme="dark")
+    wait_until_served(page)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def still_page(cameras, app_url):
+    """A light page on the still blue camera, streaming."""
+    from benchmarks.fakecam import open_live, wait_until_served
+
+    page = open_live(cameras[1], app_url)
+    wait_until_served(page)
+    yield page
+    page.context.close()
+
+
+def colour_share(picture: np.ndarray, colour: tuple[int, int, int]) -> float:
+    """The fraction of pixels within 60 of ``colour`` on every channel."""
+    return float((np.abs(picture.astype(int) - colour).max(axis=-1) < 60).mean())
+
+
+@pytest.mark.browser
+def test_browser_distinct_frames_reach_the_page(moving_page):
+    from benchmarks.fakecam import count_frames
+
+    counted = count_frames(moving_page, 10.0)
+    print(f"\nlive view: {counted.frames} distinct overlays in {counted.seconds:.1f} s ({counted.fps:.1f}/s)")
+    assert counted.fps >= 2.0, f"only {counted.frames} distinct overlays in {counted.seconds:.1f} s"
+    ARTIFACTS.mkdir(exist_ok=True)
+    moving_page.screenshot(path=str(ARTIFACTS / "live-dark-1920.png"))
+
+
+@pytest.mark.browser
+def test_browser_two_pages_each_see_their_own_camera(moving_page, still_page):
+    from benchmarks.fakecam import overlay_pixels, overlay_source, set_number, wait_for_overlay
+
+    # Opacity 0: the overlay is the camera's own picture, so each page shows whose frames it got.
+    for page in (moving_page, still_page):
+        before = overlay_source(page)
+        set_number(page, "live-opacity", 0)
+        wait_for_overlay(page, before)
+    moving_page.wait_for_timeout(500)
+    mine, theirs = overlay_pixels(moving_page), overlay_pixels(still_page)
+    assert colour_share(mine, RED) > 0.03 and colour_share(mine, BLUE) < 0.001
+    assert colour_share(theirs, BLUE) > 0.03 and colour_share(theirs, RED) < 0.001
+    for page in (moving_page, still_page):
+        set_number(page, "live-opacity", 0.5)
+
+
+@pytest.mark.browser
+def test_browser_layer_change_mid_stream_changes_the_overlay(still_page):
+    from benchmarks.fakecam import READOUT, overlay_source, set_number, wait_for_overlay
+
+    still = still_page
+    still.wait_for_function("sel => document.querySelector(sel).innerText.includes('layer4')", arg=READOUT, timeout=60_000)
+    still.wait_for_timeout(1500)
+    settled = overlay_source(still)
+    still.wait_for_timeout(1500)
+    assert overlay_source(still) == settled, "a still camera at a fixed layer gives the same overlay"
+    set_number(still, "live-layer", 1)
+    wait_for_overlay(still, settled)
+    still.wait_for_function("sel => document.querySelector(sel).innerText.includes('layer1')", arg=READOUT, timeout=60_000)
+    assert "one backward pass" in still.inner_text(READOUT)
+    still.screenshot(path=str(ARTIFACTS / "live-light-layer1.png"))
+    set_number(still, "live-layer", 4)
+
+
+@pytest.mark.browser
+def test_browser_pause_hands_the_frame_to_the_explorer(moving_page):
+    from benchmarks.fakecam import overlay_source
+
+    moving = moving_page
+    moving.click("#live-pause")
+    moving.wait_for_function(
+        "() => { const i = document.querySelector('#panel-1 img'); return i && i.complete && i.naturalWidth > 0; }", timeout=120_000
+    )
+    assert moving.get_by_role("tab", name="Explore").get_attribute("aria-selected") == "true"
+    assert moving.eval_on_selector("#upload img", "img => img.naturalWidth") == 640, "the whole camera frame, not the live-sized one"
+    moving.screenshot(path=str(ARTIFACTS / "live-paused-explore.png"), full_page=True)
+    moving.get_by_role("tab", name="Live").click()
+    frozen = overlay_source(moving)
+    moving.wait_for_timeout(1500)
+    assert overlay_source(moving) == frozen, "paused: the live view holds its frame"
+    moving.click("#live-resume")
+    moving.wait_for_function("old => document.querySelector('#live-overlay img').src !== old", arg=frozen, timeout=60_000)
+    assert not moving.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
+
+
+def test_live_benchmark_smoke_runs():
+    """benchmarks/live.py --smoke (server section): it runs and prints every setting; no timing judged."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "live.py"), "--smoke", "--sections", "server"],
+        cwd=ROOT,
+        env={**os.environ, "GRADCAM_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for setting in ("resnet18 layer4", "resnet18 layer3", "resnet50 layer4", "resnet50 layer3"):
+        assert setting + ":" in proc.stdout, proc.stdout
+    assert "JPEG q80" in proc.stdout and "WebP q80" in proc.stdout
