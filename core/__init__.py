@@ -3,7 +3,7 @@
 Torch, numpy, Pillow (and OpenCV's colormap tables) only: no Gradio.
 """
 
-from core.engine import Explanation, Prediction, explain
+from core.engine import Explanation, Prediction, describe_stages, explain
 from core.faithfulness import Faithfulness
 from core.intake import BadImageError, read_image
 from core.methods import METHODS
@@ -32,6 +32,7 @@ __all__ = [
     "Prediction",
     "SanityResult",
     "WeightsUnavailableError",
+    "describe_stages",
     "explain",
     "load_model",
     "model_info",

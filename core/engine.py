@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from core.faithfulness import STEPS, Faithfulness, evaluate
-from core.forward import STAGES, ReluRule, Twin, twin_for
+from core.forward import STAGES, ReluRule, Twin, any_twin, twin_for
 from core.intake import letterbox_box, read_image, to_model_input
 from core.methods import (
     ABLATION_CHANNELS,
@@ -378,6 +378,13 @@ def _normalise01(cam: Tensor) -> Tensor:
     cam = cam - cam.min()
     peak = cam.max()
     return cam / peak if peak > 0 else torch.zeros_like(cam)
+
+
+def describe_stages(model: nn.Module) -> list[str]:
+    """What each slider position is in this model, e.g. ["features.1 · 56×56", …]: the module path
+    (``model.get_submodule`` returns it) and its grid at the model's own input size, square."""
+    twin = any_twin(model, model_info(model).input_size)
+    return [f"{path} · {height}×{width}" for path, (height, width) in zip(twin.stages, twin.grids)]
 
 
 def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False, precision: str = "float32") -> Explanation:

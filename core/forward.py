@@ -205,9 +205,13 @@ def _private_copy(module: nn.Module) -> nn.Module:
 
 
 def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
-    """The copy's eval-mode graph, and each node's module path with the op appended."""
-    ops_modules = [m for m in vars(torchvision.ops).values() if isinstance(m, type) and issubclass(m, nn.Module)]
-    tracer = NodePathTracer(autowrap_modules=(math, torchvision.ops), leaf_modules=ops_modules)
+    """The copy's eval-mode graph, and each node's module path with the op appended.
+
+    torchvision's feature extractor keeps its ``torchvision.ops`` modules as leaves, but those
+    include Conv2dNormActivation, SqueezeExcitation and MLP, whose activations (and BatchNorms)
+    the twin must see: so every module is traced through, and only ``torch.nn`` layers are leaves.
+    """
+    tracer = NodePathTracer(autowrap_modules=(math, torchvision.ops))
     graph = tracer.trace(model)
     return fx.GraphModule(tracer.root, graph, type(model).__name__), dict(tracer.node_to_qualname)
 
@@ -599,8 +603,20 @@ def twin_for(model: nn.Module, input_side: int = 224, *, fold: bool = False) -> 
         return twin
 
 
+def any_twin(model: nn.Module, input_side: int = 224) -> Twin:
+    """A current twin of the model, folded or not, building the exact one only if there is none.
+
+    Both find the same stages, so describing a model never builds a second twin.
+    """
+    with _twins_lock:
+        for twin in _twins.get(model, {}).values():
+            if twin.fingerprint == _fingerprint(model):
+                return twin
+    return twin_for(model, input_side)
+
+
 def stage_paths(model: nn.Module) -> tuple[str, ...]:
     """The module paths behind layer1..layer4, for which ``model.get_submodule`` returns each."""
-    return twin_for(model).stages
+    return any_twin(model).stages
 
 

@@ -118,12 +118,13 @@ def layer_overlays(
     method: str = "gradcam",
     max_side: int | None = None,
 ) -> list[tuple[str, np.ndarray]]:
-    """The overlay at layer1..layer4: how the map sharpens or spreads with depth, at one glance."""
+    """The overlay at layer1..layer4, each captioned with the module and grid behind it
+    (e.g. "layer3 · features.5 · 14×14"): how the map sharpens or spreads with depth, at one glance."""
     size = display_size(explanation, max_side)
     original = _fit(as_rgb_array(explanation.image), size)
     return [
-        (stage, overlay(original, _fit(explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), size), colormap, opacity))
-        for stage in STAGES
+        (f"{stage} · {label}", overlay(original, _fit(explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), size), colormap, opacity))
+        for stage, label in zip(STAGES, explanation.stage_labels)
     ]
 
 

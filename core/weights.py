@@ -326,8 +326,24 @@ def _load_random(name: str) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(zlib.crc32(name.encode()))
         model = _build(name, 1000)
+        _undegenerate(model)
     model.gradcam_info = _imagenet_info(name, "random init (untrained)", False)
     return model
+
+
+def _undegenerate(model: nn.Module) -> None:
+    """Give an untrained model a head that can tell classes apart, so its demo maps are not blank.
+
+    torchvision starts a ViT's head at exactly zero: every logit is 0, every gradient at the
+    stages is 0, and every map would be empty. A ConvNeXt's layer scales start at 1e-6, which
+    makes the network nearly the identity. Trained weights never look like that.
+    """
+    with torch.no_grad():
+        if isinstance(model, torchvision.models.VisionTransformer):
+            nn.init.normal_(model.heads.head.weight, std=0.02)
+        for param_name, param in model.named_parameters():
+            if param_name.endswith("layer_scale"):
+                param.fill_(0.1)
 
 
 def _load_checkpoint(name: str, path: Path) -> nn.Module:

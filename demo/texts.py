@@ -35,6 +35,11 @@ counterfactual map for "cat" usually lights up the dog.
 random: useful to see what the method does without learning, not to learn about the image.
 """
 
+NO_RELU = (
+    "ℹ️ This network has no ReLUs (it uses GELU, SiLU or Hardswish): its guided backprop keeps each "
+    "activation's own slope and passes back only positive gradients, our extension of the ReLU rule."
+)
+
 UNTRAINED_BANNER = """
 ### ⚠️ Untrained model: {model} is running on random weights
 Its predictions and maps are **meaningless**. {reason} Then restart the app.

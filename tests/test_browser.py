@@ -95,3 +95,44 @@ def test_upload_slide_and_pick_a_class(browser, app_url, scheme):
     assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
     assert not errors, errors
     page.close()
+
+
+def choose_model(page, name: str) -> None:
+    box = page.locator("#model input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=name).first.click()
+
+
+def test_switching_to_a_transformer_and_to_another_cnn_family(browser, app_url):
+    """Every family behind the same controls: five panels and the strip, captions naming modules."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(app_url)
+    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
+    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
+    page.wait_for_selector(PANELS[1], timeout=TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelectorAll('#depth img').length >= 4", timeout=TIMEOUT_MS)
+    for name, deepest, no_relu in (("vit_b_16", "encoder_layer_11.ln_1", True), ("densenet121", "features.norm5", False)):
+        before = heatmap_source(page)
+        choose_model(page, name)
+        wait_for_new_heatmap(page, before)
+        page.wait_for_function(
+            "text => document.querySelector('#depth') && document.querySelector('#depth').innerText.includes(text)",
+            arg=deepest,
+            timeout=TIMEOUT_MS * 3,
+        )
+        page.wait_for_function(
+            "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
+            arg=PANELS,
+            timeout=TIMEOUT_MS,
+        )
+        assert page.locator("#depth img").count() >= 4
+        page.wait_for_function("text => document.querySelector('#layer').innerText.includes(text)", arg=deepest, timeout=TIMEOUT_MS)
+        assert ("no ReLUs" in page.inner_text("#status")) == no_relu
+        page.screenshot(path=str(ARTIFACTS / f"explorer-{name}.png"), full_page=True)
+    assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
+    assert not errors, errors
+    page.close()

@@ -58,19 +58,25 @@ def family_model(name: str, seed: int = 0) -> nn.Module:
     """torchvision's architecture, random-init, with trained-like statistics and scales."""
     torch.manual_seed(seed)
     model = torchvision.models.get_model(name, weights=None)
+    side = 224 if name in ("vit_b_16", "maxvit_t") else CNN_SIDE
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.normal_(0.0, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
         for param_name, param in model.named_parameters():
             if param_name.endswith("layer_scale"):
                 param.uniform_(0.2, 0.5)
         if isinstance(model, torchvision.models.VisionTransformer):
             model.heads.head.weight.normal_(0.0, 0.05)
             model.heads.head.bias.normal_(0.0, 0.05)
+        # Lived-in BatchNorm: random affine parameters, and running statistics measured on
+        # images (identity statistics would leave a deep SiLU network with vanishing gradients).
+        norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        for module in norms:
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.normal_(0.0, 0.1)
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batch
+        if norms:
+            model.train()
+            model(torch.randn(8, 3, side, side))
     info = model_info(model)
     if name not in ("vit_b_16", "maxvit_t"):
         info = dataclasses.replace(info, input_size=CNN_SIDE)
@@ -143,7 +149,7 @@ def test_gradcam_equals_pytorch_grad_cam_at_every_stage(family_case, monkeypatch
 def test_guided_backprop_equals_captum_on_relu_families(name):
     model = family_model(name)
     before = model_state(model)
-    explanation = explain(model, smooth_image(150, 130, seed=4), top_k=2)
+    explanation = explain(model, smooth_image(CNN_SIDE, CNN_SIDE, seed=4), top_k=2)
     for c in (explanation.top_classes[0], 7):
         reference = GuidedBackprop(model).attribute(explanation.input_tensor.clone().requires_grad_(), target=c)
         assert_close(explanation.guided_backprop(c), reference[0].permute(1, 2, 0).detach())
@@ -165,7 +171,7 @@ class _DenseNetWithModuleRelu(nn.Module):
 
 def test_guided_backprop_sees_densenets_functional_relu():
     model = family_model("densenet121")
-    explanation = explain(model, smooth_image(140, 140, seed=5), top_k=1)
+    explanation = explain(model, smooth_image(CNN_SIDE, CNN_SIDE, seed=5), top_k=1)
     reference_model = _DenseNetWithModuleRelu(copy.deepcopy(model)).eval()
     c = explanation.top_classes[0]
     reference = GuidedBackprop(reference_model).attribute(explanation.input_tensor.clone().requires_grad_(), target=c)
@@ -232,7 +238,7 @@ def guided_reference(model: nn.Module, x: torch.Tensor, class_idx: int) -> torch
 @pytest.mark.parametrize("name", ["efficientnet_b0", "mobilenet_v3_large", "convnext_tiny"])
 def test_guided_backprop_beyond_relu_equals_the_hand_built_reference(name):
     model = family_model(name)
-    explanation = explain(model, smooth_image(128, 128, seed=6), top_k=1)
+    explanation = explain(model, smooth_image(CNN_SIDE, CNN_SIDE, seed=6), top_k=1)
     c = explanation.top_classes[0]
     reference = guided_reference(model, explanation.input_tensor, c)
     assert_close(explanation.guided_backprop(c), reference.detach(), rtol=1e-3)
