@@ -136,8 +136,9 @@ def test_an_all_zero_map_is_scored_without_nan(random_case):
     result = evaluate(x, torch.zeros(x.shape[-2:]), class_probability(model, c), steps=8)
     values = [*result.deletion, *result.insertion, result.deletion_auc, result.insertion_auc, result.average_drop]
     assert np.isfinite(values).all()
-    # x · 0 is the mean-colour image, which is also where deletion ends.
-    assert result.masked_probability == pytest.approx(result.deletion[-1], rel=1e-6)
+    # x · 0 is the mean-colour image, which is also where deletion ends. The two go through the
+    # network in batches of different sizes, whose float32 kernels round differently (~2e-6).
+    assert result.masked_probability == pytest.approx(result.deletion[-1], rel=1e-5)
 
 
 def test_cost_is_the_documented_number_of_batches_and_results_are_cached(random_case, monkeypatch):
