@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="1 repetition of the small example, no warm-up, no targets")
     parser.add_argument("--url", help="measure an app already running there instead of starting python app.py")
     parser.add_argument("--baseline", metavar="REV", help="also serve git revision REV and alternate students between the two (A/B)")
+    parser.add_argument("--candidate", metavar="REV", help="serve git revision REV instead of the working tree (with --baseline: commit against commit)")
     parser.add_argument("--only", choices=("small", "large"), help="measure one photo only")
     args = parser.parse_args(argv)
     reps = 1 if args.smoke else max(1, args.reps)
@@ -203,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             files = {kind: paths for kind, paths in files.items() if kind.startswith(EXAMPLE_KIND if args.only == "small" else LARGE_KIND)}
         started = time.perf_counter()
-        urls = {"this tree": stack.enter_context(served_app()) if args.url is None else args.url.rstrip("/") + "/"}
+        if args.url is not None:
+            urls = {"this tree": args.url.rstrip("/") + "/"}
+        elif args.candidate:
+            urls = {"this tree": stack.enter_context(served_app(root=stack.enter_context(checkout(args.candidate))))}
+        else:
+            urls = {"this tree": stack.enter_context(served_app())}
         if args.baseline:
             root = stack.enter_context(checkout(args.baseline))
             urls[f"baseline {args.baseline}"] = stack.enter_context(served_app(root=root))

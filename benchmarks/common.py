@@ -28,6 +28,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["GRADCAM_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("GRADCAM_WEIGHTS", None)
+os.environ["TQDM_DISABLE"] = "1"  # pytorch-grad-cam's perturbation methods draw progress bars
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

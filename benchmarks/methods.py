@@ -4,6 +4,9 @@
     python benchmarks/methods.py            # resnet50, 224×224, 5 reps (pgc's Score/Ablation-CAM: 1)
     python benchmarks/methods.py --smoke    # resnet18, 1 rep: checks that it runs
 
+benchmarks/run.py runs the same measurement as its section 6, so the README's table holds these
+rows from the same run as the others.
+
 Random-init torchvision ResNet in eval mode, torch.set_num_threads(2), class = the top class,
 layer4 unless --layer says otherwise.
 
@@ -53,8 +56,7 @@ from pytorch_grad_cam import (  # noqa: E402
 )
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
-THREADS = 2
-torch.set_num_threads(THREADS)
+THREADS = 2  # set in main(): benchmarks/run.py imports this module at its own thread count
 
 from core import METHODS, explain  # noqa: E402
 from core.methods import PERTURBATION_METHODS  # noqa: E402
@@ -93,6 +95,34 @@ def time_pgc(model: torch.nn.Module, x: torch.Tensor, c: int, method: str, layer
         return time.perf_counter() - started
 
 
+def measure(name: str, reps: int, pgc_perturbation_reps: int = 1, layer: int = 4, *, warmup: bool = True, size: int = 224) -> list[tuple[str, list[float], list[float]]]:
+    """(method, our times, pytorch-grad-cam's times) in seconds, for one map per method."""
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None).eval()
+    image = sample_image(size)
+    first = explain(model, image, top_k=1)
+    x, c = first.input_tensor, first.top_classes[0]
+
+    if warmup:  # one untimed call each (pgc's slow perturbation methods excepted)
+        for method in METHODS:
+            time_ours(model, image, method, layer)
+            if method not in PERTURBATION_METHODS:
+                time_pgc(model, x, c, method, layer)
+
+    ours: dict[str, list[float]] = {m: [] for m in METHODS}
+    pgc: dict[str, list[float]] = {m: [] for m in METHODS}
+    for rep in range(reps):
+        for method in METHODS:
+            run_pgc = method not in PERTURBATION_METHODS or rep < pgc_perturbation_reps
+            timers = [lambda: ours[method].append(time_ours(model, image, method, layer))]
+            if run_pgc:
+                timers.append(lambda: pgc[method].append(time_pgc(model, x, c, method, layer)))
+            for timer in timers if rep % 2 == 0 else timers[::-1]:
+                timer()
+        print(f"rep {rep + 1}/{reps} done", file=sys.stderr, flush=True)
+    return [(method, ours[method], pgc[method]) for method in METHODS]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="resnet18, 1 rep, no warm-up")
@@ -100,39 +130,17 @@ def main() -> None:
     parser.add_argument("--pgc-perturbation-reps", type=int, default=1)
     parser.add_argument("--layer", type=int, default=4, choices=(1, 2, 3, 4))
     args = parser.parse_args()
+    torch.set_num_threads(THREADS)
     name = "resnet18" if args.smoke else "resnet50"
     reps = 1 if args.smoke else args.reps
-
-    torch.manual_seed(0)
-    model = torchvision.models.get_model(name, weights=None).eval()
-    image = sample_image()
-    first = explain(model, image, top_k=1)
-    x, c = first.input_tensor, first.top_classes[0]
-
-    if not args.smoke:  # warm-up: one untimed call each (pgc's slow perturbation methods excepted)
-        for method in METHODS:
-            time_ours(model, image, method, args.layer)
-            if method not in PERTURBATION_METHODS:
-                time_pgc(model, x, c, method, args.layer)
-
-    ours: dict[str, list[float]] = {m: [] for m in METHODS}
-    pgc: dict[str, list[float]] = {m: [] for m in METHODS}
-    for rep in range(reps):
-        for method in METHODS:
-            run_pgc = method not in PERTURBATION_METHODS or rep < (1 if args.smoke else args.pgc_perturbation_reps)
-            timers = [lambda: ours[method].append(time_ours(model, image, method, args.layer))]
-            if run_pgc:
-                timers.append(lambda: pgc[method].append(time_pgc(model, x, c, method, args.layer)))
-            for timer in timers if rep % 2 == 0 else timers[::-1]:
-                timer()
-        print(f"rep {rep + 1}/{reps} done", file=sys.stderr, flush=True)
+    rows = measure(name, reps, args.pgc_perturbation_reps, args.layer, warmup=not args.smoke)
 
     print(f"\n{name}, 224×224, layer{args.layer}, {THREADS} threads, torch {torch.__version__}: one map, median of n reps\n")
     print("| method | ours (ms) | pytorch-grad-cam (ms) | pgc / ours | n (ours, pgc) |")
     print("|---|---:|---:|---:|---|")
-    for method in METHODS:
-        mine, theirs = statistics.median(ours[method]), statistics.median(pgc[method])
-        print(f"| {method} | {mine * 1e3:.1f} | {theirs * 1e3:.1f} | {theirs / mine:.1f}× | {len(ours[method])}, {len(pgc[method])} |")
+    for method, mine_times, theirs_times in rows:
+        mine, theirs = statistics.median(mine_times), statistics.median(theirs_times)
+        print(f"| {method} | {mine * 1e3:.1f} | {theirs * 1e3:.1f} | {theirs / mine:.1f}× | {len(mine_times)}, {len(theirs_times)} |")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ SECTIONS = (
     "== 3. Cached switch",
     "== 4. End to end",
     "== 5. Memory",
+    "== 6. CAM methods",
     "== Targets",
 )
 
@@ -42,3 +43,17 @@ def test_benchmark_smoke_runs_every_section():
         assert re.search(rf"ratio {library} / ours: \d+(\.\d+)?x", proc.stdout), f"no ratio line for {library}:\n{proc.stdout}"
     assert "| Section | Measurement | Median" in proc.stdout
     assert "hooks left 0" in proc.stdout
+    for method in ("gradcam", "gradcam++", "eigencam"):
+        assert re.search(rf"\| 6 CAM methods \| resnet18 224x224 layer4 {re.escape(method)}: ours / pytorch-grad-cam \| [\d.]+ ms / \d+ ms = \d+x", proc.stdout), method
+    assert "| 6 CAM methods | resnet18 224x224 layer4 scorecam: ours / pytorch-grad-cam |" in proc.stdout
+
+
+def test_levers_benchmark_smoke_compares_every_lever():
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADCAM_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "levers.py"), "--smoke"],
+        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=240,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for lever in ("decode", "render", "encode", "encode384", "upsample"):
+        assert re.search(rf"^  {lever} +wall +[\d.]+ -> +[\d.]+ ms +thread CPU", proc.stdout, re.M), f"no line for {lever}:\n{proc.stdout}"
