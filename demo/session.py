@@ -1,7 +1,7 @@
 """Where the page keeps its Explanations between events, and where its models come from.
 
 Explanations live here, on the server, keyed by browser session and by (image digest, model,
-top-k), so that a layer, class, colormap, opacity or counterfactual change reuses one without
+top-k, precision), so that a layer, class, colormap, opacity or counterfactual change reuses one without
 running the network. Nothing with tensors goes into ``gr.State`` (which Gradio deep-copies).
 """
 
@@ -20,7 +20,7 @@ from core import Explanation, WeightsUnavailableError, load_model
 PER_SESSION = 4
 TOTAL = 16
 
-CacheKey = tuple[str, str, int]
+CacheKey = tuple[str, str, int, str]  # (image digest, model, top-k, precision)
 
 
 def image_digest(path: str | os.PathLike) -> str:

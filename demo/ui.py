@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core import COLORMAPS, METHODS, MODELS, BadImageError, Explanation, ModelLoadError, explain, read_image  # noqa: E402
+from core import COLORMAPS, METHODS, MODELS, PRECISIONS, BadImageError, Explanation, ModelLoadError, explain, native_bfloat16, read_image  # noqa: E402
 from core.methods import METHOD_INFO, PERTURBATION_METHODS  # noqa: E402
 from core.views import PANEL_TITLES, cam_pictures, guided_pictures, layer_overlays, method_comparison  # noqa: E402
 from core.weights import model_info  # noqa: E402
@@ -52,6 +52,11 @@ RENDER_CONCURRENCY = 4
 #: layer1..layer4 strips waiting for their background completion.
 DEPTH_EVENTS = 16
 
+#: The page's maps: bfloat16 where the hardware does it natively (faster; every map r ≥ 0.999 against
+#: float32, see core.engine), exact float32 otherwise. "More controls" switches it per session.
+DEFAULT_PRECISION = "bfloat16" if native_bfloat16() else "float32"
+PRECISION_NAMES = {"bfloat16": "fast (bfloat16)", "float32": "exact (float32)"}
+
 try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
     import spaces
 
@@ -63,8 +68,8 @@ except ImportError:
 
 
 @_on_gpu
-def _explain_on_device(model, picture, top_k: int) -> Explanation:
-    return explain(model, picture, top_k=top_k, lazy=True)
+def _explain_on_device(model, picture, top_k: int, precision: str) -> Explanation:
+    return explain(model, picture, top_k=top_k, lazy=True, precision=precision)
 
 
 class UploadedImage(gr.Image):
@@ -172,6 +177,16 @@ class Explorer:
         self.cache = ExplanationCache()
         self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
         self.completer = Completer(self.scheduler)
+        self._precisions: dict[str, str] = {}  # per session, when it differs from DEFAULT_PRECISION
+
+    def precision(self, session: str) -> str:
+        return self._precisions.get(session, DEFAULT_PRECISION)
+
+    def on_precision(self, precision: str, request: gr.Request = None) -> None:
+        """The session's maps from now on; the chained new-input event then redraws the page."""
+        if precision not in PRECISIONS:
+            raise gr.Error(f"Invalid request: precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self._precisions[_session(request)] = precision
 
     # ----- getting an Explanation -------------------------------------------------------
 
@@ -180,8 +195,9 @@ class Explorer:
             raise BadImageError("Upload an image first (or click one of the examples).")
         if model_name not in MODELS:
             raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+        precision = self.precision(session)
         try:
-            key = (image_digest(image), model_name, int(top_k))
+            key = (image_digest(image), model_name, int(top_k), precision)
         except OSError as err:
             raise BadImageError(f"The upload could not be read ({err.strerror or err}). Please upload it again.") from err
         found = self.cache.get(session, key)
@@ -195,7 +211,7 @@ class Explorer:
         # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
         picture = read_image(image, max_side=DISPLAY_SIDE)
         with self.scheduler.first_view():
-            explanation = _explain_on_device(model, picture, int(top_k))
+            explanation = _explain_on_device(model, picture, int(top_k), precision)
         self.cache.put(session, key, explanation)
         return explanation
 
@@ -224,7 +240,8 @@ class Explorer:
         height, width = explanation.input_tensor.shape[-2:]
         timing = f" · {seconds * 1000:.0f} ms" if seconds is not None else ""
         trained = "" if info.trained else " · ⚠️ **untrained: predictions are meaningless**"
-        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height}{timing}"
+        precision = PRECISION_NAMES.get(explanation.precision, explanation.precision)
+        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height} · maps in {precision}{timing}"
 
     def banner(self, model_name: str) -> dict:
         reason = self.shelf.fallback_reason(model_name)
@@ -405,6 +422,7 @@ class Explorer:
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(_session(request))
+        self._precisions.pop(_session(request), None)
 
 
 def _curves(views, curve: str) -> pd.DataFrame:
@@ -456,6 +474,13 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                             colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)")
                             opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
                             counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class")
+                            precision = gr.Radio(
+                                [(PRECISION_NAMES[p], p) for p in (("bfloat16", "float32") if DEFAULT_PRECISION == "bfloat16" else ("float32",))],
+                                value=DEFAULT_PRECISION,
+                                label="Precision",
+                                info="bfloat16 runs the network faster where the processor does it natively; its maps agree with float32 to r ≥ 0.999",
+                                elem_id="precision",
+                            )
                     with gr.Column(scale=2):
                         status = gr.Markdown(elem_id="status")
                         predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K, elem_id="predictions")
@@ -509,6 +534,9 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 [*outputs, predictions, top_class, any_class, status, banner],
                 **network,
             ).then(explorer.on_depth, depth_inputs, depth, **strip)
+        precision.change(explorer.on_precision, [precision], None, **common).then(
+            explorer.new_input_steps, new_inputs, [*outputs, predictions, top_class, any_class, status, banner], **network
+        ).then(explorer.on_depth, depth_inputs, depth, **strip)
 
         view_outputs = [*outputs, top_class, any_class]
         layer.release(explorer.on_view, [image, model, layer, any_class, *view_settings], view_outputs, **common)

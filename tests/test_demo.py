@@ -221,3 +221,19 @@ def test_png_files_are_lossless_and_shared_by_content():
     first, second = png_file(picture), png_file(picture.copy())
     assert first == second
     np.testing.assert_array_equal(np.asarray(Image.open(first)), picture)
+
+
+def test_precision_is_chosen_per_session_and_named_in_the_status(explorer, photo):
+    from demo.ui import DEFAULT_PRECISION, PRECISION_NAMES
+
+    carol, dave = gr.Request(session_hash="carol"), gr.Request(session_hash="dave")
+    explorer.on_precision("float32", request=carol)
+    exact = explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=carol)
+    default = explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=dave)
+    assert "maps in exact (float32)" in exact[8]
+    assert f"maps in {PRECISION_NAMES[DEFAULT_PRECISION]}" in default[8]
+    assert explorer.explanation(photo, "resnet18", 5, "carol").precision == "float32"
+    with pytest.raises(gr.Error, match="precision"):
+        explorer.on_precision("float16", request=carol)
+    explorer.on_unload(carol)
+    assert explorer.precision("carol") == DEFAULT_PRECISION
