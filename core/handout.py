@@ -22,7 +22,7 @@ from core.compare import class_probability
 from core.engine import Explanation, stage_index
 from core.forward import STAGES
 from core.methods import METHOD_INFO
-from core.render import DEFAULT_COLORMAP, as_rgb_array, colormap_lut
+from core.render import DEFAULT_COLORMAP, as_rgb_array, colormap_lut, wrap_text
 from core.views import PANEL_TITLES, layer_overlays, panels
 
 PAGE_SIZE = (1240, 1754)  # A4 at 150 dpi
@@ -59,27 +59,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
-    """Greedy word wrap to a pixel width."""
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for word in paragraph.split():
-            candidate = f"{line} {word}".strip()
-            if line and draw.textlength(candidate, font=font) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = candidate
-        lines.append(line)
-    return lines
-
-
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, width: int, fill=INK, spacing: float = 1.3) -> int:
     """Draws wrapped text from its top-left corner; returns the y just below it."""
     x, y = xy
     step = int(font.size * spacing)
-    for line in _wrap(draw, text, font, width):
+    for line in wrap_text(draw, text, font, width):
         draw.text((x, y), line, font=font, fill=fill)
         y += step
     return y

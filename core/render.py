@@ -105,7 +105,8 @@ def grid(
     gap: int = 8,
 ) -> Image.Image:
     """Pictures in rows and columns on white: column titles on top, row titles on the left, and
-    an optional caption under each picture. Each picture is fitted into a tile×tile square."""
+    an optional caption under each picture. Each picture is fitted into a tile×tile square, and
+    each row is as tall as its tallest picture (wide pictures leave no empty band)."""
     font_size = max(12, tile // 11)
     font = ImageFont.load_default(size=font_size)
     line = int(font_size * 1.5)
@@ -113,24 +114,30 @@ def grid(
     left = int(max((measure.textlength(t, font=font) for t in row_titles), default=0)) + 2 * gap
     top = line + gap
     caption_height = line if captions is not None else 0
+    fitted = []
+    for row in cells:
+        pictures = [Image.fromarray(as_rgb_array(cell)) for cell in row]
+        scales = [tile / max(p.size) for p in pictures]
+        fitted.append(
+            [p.resize((max(1, round(p.width * k)), max(1, round(p.height * k))), Image.Resampling.LANCZOS) for p, k in zip(pictures, scales)]
+        )
+    heights = [max((p.height for p in row), default=0) for row in fitted]
     columns = max(len(row) for row in cells)
     width = left + columns * (tile + gap) + gap
-    height = top + len(cells) * (tile + caption_height + gap) + gap
+    height = top + sum(h + caption_height + gap for h in heights) + gap
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     for c, title in enumerate(column_titles):
         draw.text((left + c * (tile + gap) + tile / 2, top / 2), title, fill="black", font=font, anchor="mm")
-    for r, row in enumerate(cells):
-        y = top + r * (tile + caption_height + gap)
-        draw.text((gap, y + tile / 2), row_titles[r], fill="black", font=font, anchor="lm")
-        for c, cell in enumerate(row):
-            picture = Image.fromarray(as_rgb_array(cell))
-            scale = tile / max(picture.size)
-            picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), Image.Resampling.LANCZOS)
+    y = top
+    for r, (row, row_height) in enumerate(zip(fitted, heights)):
+        draw.text((gap, y + row_height / 2), row_titles[r], fill="black", font=font, anchor="lm")
+        for c, picture in enumerate(row):
             x = left + c * (tile + gap)
-            sheet.paste(picture, (x + (tile - picture.width) // 2, y + (tile - picture.height) // 2))
+            sheet.paste(picture, (x + (tile - picture.width) // 2, y + (row_height - picture.height) // 2))
             if captions is not None:
-                draw.text((x + tile / 2, y + tile + caption_height / 2), captions[r][c], fill="black", font=font, anchor="mm")
+                draw.text((x + tile / 2, y + row_height + caption_height / 2), captions[r][c], fill="black", font=font, anchor="mm")
+        y += row_height + caption_height + gap
     return sheet
 
 
@@ -141,6 +148,22 @@ def grid(
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     # Pillow's bundled font, loaded once per size: live mode draws on every frame.
     return ImageFont.load_default(size=size)
+
+
+def wrap_text(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> list[str]:
+    """Greedy word wrap to a width in pixels; each newline in ``text`` starts a new paragraph."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if line and draw.textlength(trial, font=font) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+    return lines
 
 
 def label_bar(picture: np.ndarray, text: str) -> np.ndarray:
@@ -166,17 +189,7 @@ def text_card(text: str, size: tuple[int, int] = (448, 336)) -> np.ndarray:
     image = Image.new("RGB", (width, height), (32, 32, 40))
     font = _font(max(12, height // 16))
     draw = ImageDraw.Draw(image)
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for word in paragraph.split():
-            trial = f"{line} {word}".strip()
-            if line and draw.textlength(trial, font=font) > width * 0.88:
-                lines.append(line)
-                line = word
-            else:
-                line = trial
-        lines.append(line)
+    lines = wrap_text(draw, text, font, width * 0.88)
     draw.multiline_text((width / 2, height / 2), "\n".join(lines), fill="white", font=font, anchor="mm", align="center", spacing=6)
     return np.asarray(image)
 

@@ -304,10 +304,11 @@ def randomised_copies(model: nn.Module, seed: int = 0) -> Iterator[tuple[str, tu
     """Cascading randomisation of a private copy: yields (step name, module paths re-initialised
     so far, the copy) for the head, layer4, …, the stem. It is one copy, randomised further at
     each step, so use it before asking for the next. ``model`` itself is only read."""
+    steps = randomisation_steps(model)  # from the shared model: its stages are already known
     private = copy.deepcopy(model).eval()
     fresh = _random_twin(private, seed)
     randomised: list[str] = []
-    for name, paths in randomisation_steps(private):
+    for name, paths in steps:
         for path in paths:
             _copy_own_tensors(fresh.get_submodule(path), private.get_submodule(path))
         randomised.extend(paths)

@@ -21,7 +21,7 @@ from core.handout import PRINTABLE_COLORMAPS, handout, handout_bytes
 from core.methods import PERTURBATION_METHODS
 from core.sanity import METHOD_TITLES, SanityResult, sanity_check, sanity_grid
 from demo import texts
-from demo.ui import DEFAULT_MODEL, NETWORK_CONCURRENCY, Explorer, _session, _user_errors, cache_file, png_file
+from demo.ui import DEFAULT_MODEL, NETWORK_CONCURRENCY, Explorer, _session, _user_errors, cache_file, model_choices, png_file
 
 #: Compare at most this many models at once: each costs a pass and an entry in the session cache.
 MAX_COMPARED = 3
@@ -70,7 +70,7 @@ class TeachingTools:
     @_user_errors
     def on_compare_models(self, image, model_name, chosen, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
         """The same class, matched by index, at each chosen model's layer4."""
-        chosen = list(dict.fromkeys(chosen or []))
+        chosen = sorted(set(chosen or []), key=list(MODELS).index)  # the dropdown's order, whatever the clicks
         if not 2 <= len(chosen) <= MAX_COMPARED:
             raise ValueError(f"choose two or three models to compare (you chose {len(chosen)})")
         session = _session(request)
@@ -94,7 +94,7 @@ class TeachingTools:
             "|---|---|---|",
             *(f"| {v.model}{'' if v.trained else ' (untrained)'} | {v.probability:.1%} | {v.top.label} ({v.top.probability:.1%}) |" for v in views),
         ]
-        return tiles, "\n".join(rows)
+        return gr.Gallery(value=tiles, columns=len(tiles)), "\n".join(rows)
 
     @_user_errors
     def on_handout(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method, colours, file_format, request: gr.Request = None):
@@ -124,7 +124,8 @@ def sanity_curves(result: SanityResult) -> tuple[pd.DataFrame, pd.DataFrame]:
         for row in result.rows()
     ]
     table = pd.DataFrame(rows)
-    return table.drop(columns="SSIM").dropna(), table.drop(columns="rank correlation")
+    # A blank map has no ranking: its point stays empty (the line breaks there) rather than drawn as 0.
+    return table.drop(columns="SSIM"), table.drop(columns="rank correlation")
 
 
 def sanity_summary(result: SanityResult, *, trained: bool) -> str:
@@ -156,20 +157,20 @@ def add_teaching_tools(explorer: Explorer, controls: Controls) -> TeachingTools:
         gr.Markdown(texts.SANITY_HELP)
         run = gr.Button("Run the sanity check for this class", variant="primary", elem_id="sanity-run")
         summary = gr.Markdown(elem_id="sanity-summary")
-        grid = gr.Image(label="Rows: methods · columns: randomised from the top down", format="png", interactive=False, elem_id="sanity-grid", buttons=["download", "fullscreen"])
+        grid = gr.Image(label="Sanity-check grid", show_label=False, format="png", interactive=False, elem_id="sanity-grid", buttons=["download", "fullscreen"])
         with gr.Row():
             plot = dict(x="randomised down to", color="method", sort=STEP_ORDER, y_lim=[-1, 1], height=300)
             rank = gr.LinePlot(y="rank correlation", title="Rank correlation with the original map", elem_id="sanity-rank", **plot)
             ssim = gr.LinePlot(y="SSIM", title="Structural similarity (SSIM) with the original map", elem_id="sanity-ssim", **plot)
-    run.click(tools.on_sanity, [c.image, c.model, c.layer, c.class_idx, c.top_k], [grid, rank, ssim, summary], **network)
+    run.click(tools.on_sanity, [c.image, c.model, c.layer, c.class_idx, c.top_k], [grid, rank, ssim, summary], show_progress_on=[grid], **network)
 
     with gr.Accordion("Compare models: do they look at the same thing?", open=False, elem_id="compare-models"):
         gr.Markdown(texts.COMPARE_MODELS_HELP)
         second = next(m for m in MODELS if m != DEFAULT_MODEL)
-        chosen = gr.CheckboxGroup(list(MODELS), value=[DEFAULT_MODEL, second], label=f"Models (two or {MAX_COMPARED})", elem_id="compare-models-choice")
+        chosen = gr.CheckboxGroup(model_choices(), value=[DEFAULT_MODEL, second], label="Models (two or three)", elem_id="compare-models-choice")
         compare = gr.Button("Compare these models on this image and class", variant="primary", elem_id="compare-models-run")
         table = gr.Markdown(elem_id="compare-models-table")
-        gallery = gr.Gallery(label="Each model at its layer4", columns=MAX_COMPARED, rows=1, height=360, format="png", object_fit="contain", interactive=False, elem_id="compare-models-gallery")
+        gallery = gr.Gallery(label="Each model at its layer4", columns=MAX_COMPARED, rows=1, height="auto", format="png", object_fit="contain", interactive=False, elem_id="compare-models-gallery")
     compare.click(tools.on_compare_models, [c.image, c.model, chosen, c.class_idx, c.top_k, c.colormap, c.opacity], [gallery, table], **network)
 
     with gr.Accordion("Handout: this view on one printable page", open=False, elem_id="handout"):

@@ -158,8 +158,9 @@ def test_compare_models_shows_each_model_and_keeps_them_in_the_session_cache(too
     passes = []
     first_pass = demo.ui._explain_on_device
     monkeypatch.setattr(demo.ui, "_explain_on_device", lambda model, *rest: (passes.append(model), first_pass(model, *rest))[1])
-    tiles, table = tools.on_compare_models(str(photo), "resnet18", ["resnet18", "resnet34"], None, 3, "jet", 0.5)
-    assert [caption.split(" · ")[0] for _, caption in tiles] == ["resnet18", "resnet34"]
+    gallery, table = tools.on_compare_models(str(photo), "resnet18", ["resnet34", "resnet18"], None, 3, "jet", 0.5)
+    captions = [item["caption"] for item in gallery.value]
+    assert [caption.split(" · ")[0] for caption in captions] == ["resnet18", "resnet34"], "in the dropdown's order"
     assert "resnet34" in table and "%" in table
     assert len(passes) == 2, "one first pass per model"
     for name in ("resnet34", "resnet18"):  # going back to the main view with either model
@@ -183,5 +184,5 @@ def test_the_sanity_handler_fills_the_grid_the_plots_and_the_summary(tools, phot
         assert picture.width > 7 * 160
     assert set(ssim["randomised down to"]) == {"original", "head", "layer4", "layer3", "layer2", "layer1", "stem"}
     assert set(ssim["method"]) == {"Grad-CAM", "Guided backprop", "Guided Grad-CAM"}
-    assert not rank["rank correlation"].isna().any(), "undefined correlations are left out of the plot"
+    assert len(rank) == len(ssim) == 7 * 3
     assert "rank correlation" in summary and "untrained" in summary
