@@ -3,7 +3,7 @@
 Torch, numpy, Pillow (and OpenCV's colormap tables) only: no Gradio.
 """
 
-from core.engine import Explanation, Prediction, describe_stages, explain
+from core.engine import PRECISIONS, Explanation, Prediction, describe_stages, explain, native_bfloat16
 from core.faithfulness import Faithfulness
 from core.intake import BadImageError, read_image
 from core.methods import METHODS
@@ -22,6 +22,7 @@ from core.weights import (
 __all__ = [
     "COLORMAPS",
     "METHODS",
+    "PRECISIONS",
     "MODELS",
     "BadCheckpointError",
     "BadImageError",
@@ -34,6 +35,7 @@ __all__ = [
     "WeightsUnavailableError",
     "describe_stages",
     "explain",
+    "native_bfloat16",
     "load_model",
     "model_info",
     "read_image",

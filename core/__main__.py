@@ -36,7 +36,7 @@ PANEL_FILES = ("original", "heatmap", "overlay", "guided_backprop", "guided_grad
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core",
-        description="Grad-CAM, guided backprop and Guided Grad-CAM for ImageNet ResNets. "
+        description="Grad-CAM, guided backprop and Guided Grad-CAM for torchvision ImageNet classifiers. "
         "'python -m core sanity IMAGE ...' runs the sanity check instead.",
     )
     _model_arguments(parser)
@@ -91,6 +91,7 @@ def _explain_one(model, path: Path, args: argparse.Namespace, untrained: str) ->
     print(f"{path}{untrained}")
     for prediction in explanation.predictions:
         print(f"  {prediction.index:5d}  {prediction.probability:7.2%}  {prediction.label}")
+    print("  layers: " + " | ".join(f"{stage} = {label}" for stage, label in zip(STAGES, explanation.stage_labels)))
     classes = args.classes or explanation.top_classes[: args.top_k]
     layers = STAGES if args.layer == "all" else (STAGES[int(args.layer) - 1],)
     folder = args.out / path.stem
@@ -103,7 +104,7 @@ def _explain_one(model, path: Path, args: argparse.Namespace, untrained: str) ->
             for name, picture in zip(PANEL_FILES, view.as_list()):
                 if name != "original":
                     _save(picture, folder / f"{stem}_{name}.png")
-            _save(view.strip(f" · {label} · {layer}"), folder / f"{stem}_strip.png")
+            _save(view.strip(f" · {label} · {layer} = {explanation.stage_labels[STAGES.index(layer)]}"), folder / f"{stem}_strip.png")
             if args.handout:
                 page = handout(explanation, c, layer, colormap=args.colormap, opacity=args.opacity)
                 save_handout(page, folder / f"{stem}_handout.{args.handout_format}")

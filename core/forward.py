@@ -217,8 +217,16 @@ def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
 
 
 def _output_node(qualnames: dict[fx.Node, str], module_path: str) -> fx.Node:
-    """The node whose value the module at ``module_path`` returns: the last one run inside it."""
-    inside = [n for n, name in qualnames.items() if module_path == "" or name == module_path or name.startswith(module_path + ".")]
+    """The node whose value the module at ``module_path`` returns: the last one run inside it.
+
+    A leaf module is its own call_module node, whose target is the module path. Its node *name*
+    may differ (the tracer strips and renumbers a trailing "_1": ViT's ``ln_1`` is named ``ln``
+    and its ``ln_2`` is named ``ln_1``), so leaves are found by target, containers by prefix.
+    """
+    calls = [n for n in qualnames if n.op == "call_module" and n.target == module_path]
+    if calls:
+        return calls[-1]
+    inside = [n for n, name in qualnames.items() if module_path == "" or name.startswith(module_path + ".")]
     if not inside:
         raise TypeError(f"module {module_path!r} runs no operation in the traced model")
     return inside[-1]
@@ -374,7 +382,7 @@ def _stage_paths(family: Family, model: nn.Module, qualnames: dict[fx.Node, str]
 
 
 def _runs(qualnames: dict[fx.Node, str], path: str) -> bool:
-    return any(name == path or name.startswith(path + ".") for name in qualnames.values())
+    return any((n.op == "call_module" and n.target == path) or name.startswith(path + ".") for n, name in qualnames.items())
 
 
 def _transformer_stage_paths(blocks: list[str]) -> tuple[str, ...]:
