@@ -34,7 +34,7 @@ class ModelView:
 
     model: str
     trained: bool
-    stage: str  # e.g. "layer4 · 7×7"
+    stage: str  # the slider position and what it is in this model, e.g. "layer4 = features.7 · 7×7"
     probability: float  # this model's probability for the shared class
     top: Prediction  # this model's own best guess
     overlay: np.ndarray  # RGB uint8 at the image size
@@ -68,12 +68,11 @@ def model_comparison(
     index = stage_index(layer)
     views = []
     for explanation in explanations:
-        height, width = explanation.stage_activations[index].shape[-2:]
         views.append(
             ModelView(
                 model=explanation.info.name,
                 trained=explanation.info.trained,
-                stage=f"{STAGES[index]} · {height}×{width}",
+                stage=f"{STAGES[index]} = {explanation.stage_labels[index]}",
                 probability=class_probability(explanation, class_idx),
                 top=explanation.predictions[0],
                 overlay=overlay(explanation.image, explanation.cam(class_idx, index + 1), colormap, opacity),

@@ -35,7 +35,7 @@ GREY = (90, 90, 90)
 PRINTABLE_COLORMAPS = ("cividis", "viridis")
 
 PANEL_MEANINGS = (
-    ("Original", "The photo. The model saw it resized to {input} pixels, whole, not cropped."),
+    ("Original", "The photo. The model saw it {seen}, whole, not cropped."),
     (
         "{method} heatmap",
         "Where the {layer} features {effect} the score of the class: bright = strong evidence. "
@@ -116,7 +116,7 @@ def handout(
     stage = STAGES[index]
     view = panels(explanation, class_idx, stage, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
     depth = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
-    grids = [f"{a.shape[-2]}x{a.shape[-1]}" for a in explanation.stage_activations]
+    grids = [f"{a.shape[-2]}x{a.shape[-1]}" for a in explanation.stage_activations]  # no "×" in the font
     info = explanation.info
     label = info.categories[class_idx]
 
@@ -128,7 +128,7 @@ def handout(
     against = "against" if counterfactual else "for"
     y = _text(draw, (MARGIN, MARGIN), f"What does {info.name} look at {against} \u201c{label}\u201d?", title, width)
     facts = (
-        f"Model: {info.name} ({info.weights})  ·  Layer: {stage} ({grids[index]} grid)  ·  "
+        f"Model: {info.name} ({info.weights})  ·  Layer: {stage} = {explanation.stages[index]} ({grids[index]} grid)  ·  "
         f"Class {class_idx}: {label}, probability {class_probability(explanation, class_idx):.1%}  ·  Method: {method_title(method)}"
     )
     if counterfactual:
@@ -142,8 +142,12 @@ def handout(
     tiles = [fit_into(picture, (cell, cell)) for picture in view.as_list()]
     tile_height = tiles[0].height  # the five panels share the image's size
     height, width_in = explanation.input_tensor.shape[-2:]
+    _, _, seen_width, seen_height = explanation.content_box
+    seen = f"resized to {seen_width}x{seen_height} pixels"
+    if (seen_width, seen_height) != (width_in, height):
+        seen += f", letterboxed into {width_in}x{height}"
     words = dict(
-        method=method_title(method), layer=stage, grid=grids[index], input=f"{width_in}x{height}",
+        method=method_title(method), layer=stage, grid=grids[index], seen=seen,
         effect="lowered" if counterfactual else "raised",
     )
     y += GAP
@@ -163,23 +167,24 @@ def handout(
 
     # The class at every depth.
     y = _text(draw, (MARGIN, y), f"The same class at layer1 to layer4 ({method_title(method)} overlays)", heading, width)
-    y = _text(
-        draw,
-        (MARGIN, y),
-        "Early stages see small patches: sharp, local maps that follow edges and colours. The last stage sees whole objects: "
-        "a coarse map, but the most class-specific.",
-        small,
-        width,
-        fill=GREY,
+    depth_note = (
+        f"All four stages keep the same {grids[0]} grid of patches here: depth changes what the features mean, not their resolution."
+        if len(set(grids)) == 1  # a vision transformer
+        else "Early stages see small patches: sharp, local maps that follow edges and colours. The last stage sees whole objects: "
+        "a coarse map, but the most class-specific."
     )
+    y = _text(draw, (MARGIN, y), depth_note, small, width, fill=GREY)
     quarter = (width - 3 * GAP // 2) // 4
     tiles = [fit_into(picture, (quarter, quarter)) for _, picture in depth]
     row_height = max(t.height for t in tiles)
     y += 10
-    for n, ((name, _), tile) in enumerate(zip(depth, tiles)):
+    for n, tile in enumerate(tiles):
         x = MARGIN + n * (quarter + GAP // 2)
-        sheet.place(name, tile, (x + (quarter - tile.width) // 2, y + row_height - tile.height))
-        draw.text((x + quarter / 2, y + row_height + 8), f"{name} · {grids[n]} grid", font=body, fill=INK, anchor="ma")
+        sheet.place(STAGES[n], tile, (x + (quarter - tile.width) // 2, y + row_height - tile.height))
+        draw.text((x + quarter / 2, y + row_height + 8), f"{STAGES[n]} · {grids[n]}", font=body, fill=INK, anchor="ma")
+        # The module behind the slider position, e.g. "features.5", in as many lines as it needs.
+        for k, line in enumerate(wrap_text(draw, explanation.stages[n].replace(".", ". "), small, quarter)):
+            draw.text((x + quarter / 2, y + row_height + 34 + k * 22), line.replace(". ", "."), font=small, fill=GREY, anchor="ma")
 
     footer = "Grad-CAM: Selvaraju et al., ICCV 2017. Guided backprop: Springenberg et al., ICLR-W 2015. Made with Grad-CAM Explorer."
     draw.text((MARGIN, PAGE_SIZE[1] - MARGIN // 2), footer, font=small, fill=GREY, anchor="ls")

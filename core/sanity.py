@@ -42,7 +42,7 @@ from torch import nn
 
 from core.compare import class_probability
 from core.engine import Explanation, explain, stage_index
-from core.forward import STAGES
+from core.forward import STAGES, stage_paths
 from core.intake import read_image
 from core.render import grid, heatmap
 from core.weights import model_info
@@ -194,18 +194,6 @@ def similarity(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray
 # ----- the randomisation steps ----------------------------------------------------------------
 
 
-def stage_paths(model: nn.Module) -> tuple[str, ...]:
-    """The four module paths behind the layer slider (core.forward.stage_paths once the engine has it)."""
-    from core import forward
-
-    engine_paths = getattr(forward, "stage_paths", None)
-    if engine_paths is not None:
-        return tuple(engine_paths(model))
-    if all(isinstance(getattr(model, stage, None), nn.Module) for stage in STAGES):  # ResNets
-        return STAGES
-    raise TypeError(f"{type(model).__name__}: cannot tell which modules are its four stages")
-
-
 def _has_own_tensors(module: nn.Module) -> bool:
     return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
@@ -217,7 +205,7 @@ def randomisation_steps(model: nn.Module, stages: Sequence[str] | None = None) -
     place in registration order: after the last stage is the head; from the end of one stage to
     the end of the next is that stage (so a DenseNet transition goes with the block after it);
     before the first stage is the stem. Empty steps are dropped. ``stages`` defaults to the
-    model's four slider stages (:func:`stage_paths`).
+    model's four slider stages (:func:`core.forward.stage_paths`).
     """
     paths = tuple(stages) if stages is not None else stage_paths(model)
     order = [name for name, _ in model.named_modules()]

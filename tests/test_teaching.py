@@ -12,6 +12,7 @@ from PIL import Image
 
 from core import explain, load_model
 from core.__main__ import SANITY_COLUMNS, main
+from core.forward import STAGES
 from core.compare import LabelMismatchError, class_probability, model_comparison
 from core.handout import PAGE_SIZE, PRINTABLE_COLORMAPS, fit_into, handout, handout_bytes, save_handout
 from core.render import colormap_lut
@@ -48,7 +49,7 @@ def test_the_handout_page_holds_the_five_panels_and_the_four_depths(explanation)
     sheet = handout(explanation, c, 3, colormap="cividis")
     assert sheet.page.size == PAGE_SIZE and sheet.page.mode == "RGB"
     view = panels(explanation, c, 3, colormap="cividis")
-    depth = dict(layer_overlays(explanation, c, colormap="cividis"))
+    depth = {stage: picture for stage, (_, picture) in zip(STAGES, layer_overlays(explanation, c, colormap="cividis"))}
     expected = {**dict(zip(PANEL_TITLES, view.as_list())), **depth}
     assert set(expected) <= set(sheet.boxes)
     for name, picture in expected.items():
@@ -100,7 +101,7 @@ def test_models_are_compared_on_one_class_with_their_own_probability(resnet18, e
         expected = torch.softmax(e.logits.double(), 0)[c].item()
         assert view.probability == pytest.approx(expected) == class_probability(e, c)
         assert view.overlay.shape == (200, 300, 3)
-        assert view.stage.startswith("layer4 · ")
+        assert view.stage.startswith("layer4 = layer4 · 7×")
         assert view.top == e.predictions[0]
     assert not np.array_equal(views[0].overlay, views[1].overlay)
 
