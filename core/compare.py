@@ -40,6 +40,12 @@ class ModelView:
     overlay: np.ndarray  # RGB uint8 at the image size
 
 
+def slider_label(explanation: Explanation, index: int) -> str:
+    """What a slider position is in this model: "layer4 · 7×7" for a ResNet, "layer4 = features.7 · 7×7" otherwise."""
+    label = explanation.stage_labels[index]
+    return label if explanation.stages[index] == STAGES[index] else f"{STAGES[index]} = {label}"
+
+
 def check_same_labels(explanations: Sequence[Explanation]) -> None:
     """Raises LabelMismatchError unless every explanation's model has the first one's labels."""
     first = explanations[0].info
@@ -72,7 +78,7 @@ def model_comparison(
             ModelView(
                 model=explanation.info.name,
                 trained=explanation.info.trained,
-                stage=f"{STAGES[index]} = {explanation.stage_labels[index]}",
+                stage=slider_label(explanation, index),
                 probability=class_probability(explanation, class_idx),
                 top=explanation.predictions[0],
                 overlay=overlay(explanation.image, explanation.cam(class_idx, index + 1), colormap, opacity),

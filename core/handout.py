@@ -81,6 +81,12 @@ def _colour_scale(colormap: str, width: int, height: int) -> Image.Image:
     return Image.fromarray(np.repeat(colormap_lut(colormap)[ramp][None], height, axis=0))
 
 
+def _module(explanation: Explanation, index: int) -> str:
+    """The module behind a slider position, when its name is not the position's own (ResNets)."""
+    path = explanation.stages[index]
+    return "" if path == STAGES[index] else path
+
+
 def method_title(method: str) -> str:
     """The method's display name, e.g. "Grad-CAM++"."""
     return METHOD_INFO[method].split(":")[0]
@@ -127,8 +133,9 @@ def handout(
 
     against = "against" if counterfactual else "for"
     y = _text(draw, (MARGIN, MARGIN), f"What does {info.name} look at {against} \u201c{label}\u201d?", title, width)
+    where = ", ".join(part for part in (_module(explanation, index), f"{grids[index]} grid") if part)
     facts = (
-        f"Model: {info.name} ({info.weights})  ·  Layer: {stage} = {explanation.stages[index]} ({grids[index]} grid)  ·  "
+        f"Model: {info.name} ({info.weights})  ·  Layer: {stage} ({where})  ·  "
         f"Class {class_idx}: {label}, probability {class_probability(explanation, class_idx):.1%}  ·  Method: {method_title(method)}"
     )
     if counterfactual:
@@ -183,7 +190,7 @@ def handout(
         sheet.place(STAGES[n], tile, (x + (quarter - tile.width) // 2, y + row_height - tile.height))
         draw.text((x + quarter / 2, y + row_height + 8), f"{STAGES[n]} · {grids[n]}", font=body, fill=INK, anchor="ma")
         # The module behind the slider position, e.g. "features.5", in as many lines as it needs.
-        for k, line in enumerate(wrap_text(draw, explanation.stages[n].replace(".", ". "), small, quarter)):
+        for k, line in enumerate(wrap_text(draw, _module(explanation, n).replace(".", ". "), small, quarter)):
             draw.text((x + quarter / 2, y + row_height + 34 + k * 22), line.replace(". ", "."), font=small, fill=GREY, anchor="ma")
 
     footer = "Grad-CAM: Selvaraju et al., ICCV 2017. Guided backprop: Springenberg et al., ICLR-W 2015. Made with Grad-CAM Explorer."

@@ -3,8 +3,7 @@
 Cascading randomisation must change Grad-CAM's map and leave guided backprop's largely alone, and
 both must come from real randomisation of a private copy: the shared model stays bitwise as it was.
 
-Run as a script (``python -m tests.test_sanity``) it prints the README's table: the means over
-8 seeds × 6 held-out scenes.
+``python docs/figures.py`` prints the README's table from the same sweep, over more seeds and scenes.
 """
 
 from __future__ import annotations
@@ -241,27 +240,3 @@ def test_the_grid_has_a_row_per_method_and_a_column_per_step(results):
     three_columns = sanity_grid(dataclasses.replace(results[0], methods=("gradcam",), steps=results[0].steps[:3]), tile=64)
     assert picture.height > one_row.height + 2 * 64, "a row per method"
     assert one_row.width - three_columns.width == 4 * (64 + 8), "a column per step"
-
-
-def _table(results) -> str:
-    lines = [
-        "| randomised down to | Grad-CAM rank corr. | Grad-CAM SSIM | guided backprop rank corr. (abs) | guided backprop SSIM | Guided Grad-CAM rank corr. | Guided Grad-CAM SSIM |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for step in STEP_NAMES[1:]:
-        figures = [
-            mean(results, step, "gradcam", "spearman"),
-            mean(results, step, "gradcam", "ssim"),
-            mean(results, step, "guided_backprop", "spearman"),
-            mean(results, step, "guided_backprop", "spearman_abs"),
-            mean(results, step, "guided_backprop", "ssim"),
-            mean(results, step, "guided_gradcam", "spearman"),
-            mean(results, step, "guided_gradcam", "ssim"),
-        ]
-        gb = f"{figures[2]:.2f} ({figures[3]:.2f})"
-        lines.append(f"| {step} | {figures[0]:.2f} | {figures[1]:.2f} | {gb} | {figures[4]:.2f} | {figures[5]:.2f} | {figures[6]:.2f} |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(_table(sweep(range(8), 6)))

@@ -101,7 +101,7 @@ def test_models_are_compared_on_one_class_with_their_own_probability(resnet18, e
         expected = torch.softmax(e.logits.double(), 0)[c].item()
         assert view.probability == pytest.approx(expected) == class_probability(e, c)
         assert view.overlay.shape == (200, 300, 3)
-        assert view.stage.startswith("layer4 = layer4 · 7×")
+        assert view.stage.startswith("layer4 · 7×")
         assert view.top == e.predictions[0]
     assert not np.array_equal(views[0].overlay, views[1].overlay)
 
