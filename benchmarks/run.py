@@ -509,7 +509,7 @@ def section_largest_memory(report: Report) -> None:
     if proc.returncode != 0:
         raise RuntimeError(f"memory child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     peak_gb = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss"] / 1e9
-    passed, margin = check_at_most(peak_gb, TARGET_RSS_LARGEST_GB, "GB")
+    passed, margin = check_at_most(peak_gb * 1000, TARGET_RSS_LARGEST_GB * 1000, "MB")
     verdict = report.verdict("peak RSS, the three largest models loaded and explained", passed, margin)
     print(f"  peak RSS (VmHWM) {peak_gb:.2f} GB  {verdict}")
     report.row("5 Memory", f"peak RSS in all: {' + '.join(LARGEST_MODELS)}, one complete explanation each", f"{peak_gb:.2f} GB", f"<= {TARGET_RSS_LARGEST_GB} GB", verdict)
