@@ -19,6 +19,7 @@ take it over at first-view priority (a switch that cannot wait).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -32,6 +33,8 @@ from core import Explanation
 
 #: Overrides the number of network passes run at once (a positive integer).
 CONCURRENCY_ENV = "GRADCAM_NETWORK_CONCURRENCY"
+#: At exit, how long a running background pass may take to finish.
+EXIT_GRACE_S = 60.0
 
 
 def available_cores() -> int:
@@ -58,6 +61,40 @@ def network_concurrency(environ: dict[str, str] | os._Environ = os.environ, core
             raise ValueError(f"{CONCURRENCY_ENV} must be a positive integer, not {value!r}")
         return slots
     return max(1, (cores if cores is not None else available_cores()) // 4)
+
+
+class InFlight:
+    """Counts the handlers running now, so that the process can let them end before it exits.
+
+    Gradio runs handlers on daemon threads. One still inside a torch call when the interpreter
+    finalises is unwound through C++ frames that do not allow it, and the whole process aborts
+    ("terminate called without an active exception", exit status 134): a test run or a server
+    that stops right after an event would fail for nothing.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._count = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._condition:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._count -= 1
+                self._condition.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: self._count == 0, timeout)
+
+
+#: The page's handlers (demo.ui._user_errors enters it); waited for at exit.
+HANDLERS = InFlight()
+atexit.register(HANDLERS.wait_idle, EXIT_GRACE_S)
 
 
 class NetworkScheduler:
@@ -132,6 +169,10 @@ class Completer:
         self._jobs: weakref.WeakKeyDictionary[Explanation, Future] = weakref.WeakKeyDictionary()
         self._pending: deque[tuple[weakref.ref, Future]] = deque()
         self._workers = 0
+        self._closed = False
+        # A daemon thread still inside torch when the interpreter exits aborts the process
+        # ("terminate called without an active exception"): let the running pass end first.
+        atexit.register(self.close, EXIT_GRACE_S)
 
     def submit(self, explanation: Explanation) -> Future:
         """Schedule explanation.complete() unless it is scheduled or done; returns its future."""
@@ -141,6 +182,9 @@ class Completer:
                 return job
             job = Future()
             self._jobs[explanation] = job
+            if self._closed:
+                job.cancel()
+                return job
             self._pending.append((weakref.ref(explanation), job))
             if self._workers < self.scheduler.slots:
                 self._workers += 1
@@ -192,6 +236,17 @@ class Completer:
         with self._lock:
             job = self._jobs.get(explanation)
             return job is not None and job.done() and not job.cancelled() and job.exception() is None
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Drop the queued completions and wait for the running ones; False on timeout."""
+        with self._lock:
+            self._closed = True
+            dropped = list(self._pending)
+            self._pending.clear()
+        for _, job in dropped:
+            job.cancel()
+        with self._idle:
+            return self._idle.wait_for(lambda: self._workers == 0, timeout)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no completion is queued or running (tests, benchmarks); False on timeout."""

@@ -29,7 +29,7 @@ from core.methods import METHOD_INFO, PERTURBATION_METHODS  # noqa: E402
 from core.views import PANEL_TITLES, cam_pictures, guided_pictures, layer_overlays, method_comparison  # noqa: E402
 from core.weights import model_info  # noqa: E402
 from demo import texts  # noqa: E402
-from demo.scheduler import Completer, NetworkScheduler, network_concurrency  # noqa: E402
+from demo.scheduler import HANDLERS, Completer, NetworkScheduler, network_concurrency  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
 from demo.session import ExplanationCache, ModelShelf, image_digest  # noqa: E402
 
@@ -118,7 +118,8 @@ def _user_errors(handler: Callable) -> Callable:
     @contextlib.contextmanager
     def translated():
         try:
-            yield
+            with HANDLERS():  # counted, so that the process lets it end before exiting
+                yield
         except (BadImageError, ModelLoadError) as err:
             raise gr.Error(str(err), title="Cannot explain this") from err
         except ValueError as err:
@@ -552,6 +553,12 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             trigger(explorer.view_and_strip, [image, model, layer, class_source, *view_settings], [*view_outputs, depth], **common)
         full_size.click(
             explorer.on_full_size, [image, model, layer, any_class, *view_settings], full_size_files, **common
+        )
+        # Files made for another view would mislead: any change hides them (no queue, no inputs).
+        gr.on(
+            [image.change, model.change, top_k.release, layer.release, colormap.change, opacity.release, counterfactual.change,
+             method.change, top_class.select, any_class.input, precision.change],
+            lambda: gr.update(value=None, visible=False), None, full_size_files, queue=False, api_visibility="undocumented",
         )
 
         api_trigger.click(

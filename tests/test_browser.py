@@ -136,3 +136,29 @@ def test_switching_to_a_transformer_and_to_another_cnn_family(browser, app_url):
     assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
     assert not errors, errors
     page.close()
+
+
+def test_full_resolution_panels_on_demand_and_the_precision_control(browser, app_url):
+    from demo.ui import DEFAULT_PRECISION, PRECISION_NAMES
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
+    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
+    page.wait_for_function(
+        "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
+        arg=PANELS,
+        timeout=TIMEOUT_MS,
+    )
+    assert f"maps in {PRECISION_NAMES[DEFAULT_PRECISION]}" in page.inner_text("#status")
+    page.click("#full-size")
+    page.wait_for_function("() => document.querySelectorAll('#full-size-files a').length >= 5", timeout=TIMEOUT_MS)
+    names = page.eval_on_selector_all("#full-size-files a[download]", "links => links.map(a => a.getAttribute('download'))")
+    assert len(names) == 5 and all(n.endswith(".png") for n in names), names
+
+    page.get_by_text("More controls").click()
+    page.locator("#precision label").filter(has_text="exact (float32)").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('exact (float32)')", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "explorer-full-size-and-precision.png"), full_page=True)
+    page.close()

@@ -180,3 +180,29 @@ def test_after_explain_another_layer_or_class_is_a_cache_hit(tmp_path, forward_c
     for layer, class_idx in ((1, None), (2, second_class), (3, second_class)):
         explorer.api_explain(str(photo), "resnet18", layer, class_idx, 5)
     assert len(forward_calls) == 2, "no network pass after the completion"
+
+
+def test_closing_lets_the_running_completion_finish_and_drops_the_queued_ones():
+    """At exit a daemon thread inside torch would abort the process: close() waits for it."""
+    scheduler = NetworkScheduler(1)
+    completer = Completer(scheduler)
+    inside, release, events = threading.Event(), threading.Event(), []
+
+    class Slow(FakeExplanation):
+        def complete(self):
+            inside.set()
+            release.wait(PATIENCE)
+            return super().complete()
+
+    running, queued = Slow("running", events), FakeExplanation("queued", events)
+    first = completer.submit(running)
+    assert inside.wait(PATIENCE)
+    second = completer.submit(queued)
+    closer = start(completer.close, PATIENCE)
+    eventually(lambda: completer._closed, "close() has started")
+    assert closer.is_alive(), "close() waits for the running pass"
+    release.set()
+    closer.join(PATIENCE)
+    assert first.result(PATIENCE) is running and second.cancelled()
+    assert events == ["complete running"]
+    assert completer.submit(FakeExplanation("late", events)).cancelled(), "nothing new after close"
