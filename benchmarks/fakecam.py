@@ -81,7 +81,12 @@ def write_clip(
     A still clip (``moving=False``) makes every frame the same, so the overlay changes only
     when a setting does.
     """
-    frames = clip_frames(max(2, round(fps * seconds)), width, height, colour, moving)
+    return write_y4m(path, clip_frames(max(2, round(fps * seconds)), width, height, colour, moving), fps)
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """Writes RGB uint8 frames (even width and height) as a y4m clip; returns the path."""
+    height, width = frames[0].shape[:2]
     with open(path, "wb") as file:
         file.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for frame in frames:

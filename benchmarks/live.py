@@ -5,6 +5,7 @@
     python benchmarks/live.py --soak           # ... then a 5-minute stream: fps drift and server RSS
     python benchmarks/live.py --smoke          # a few frames of each, no targets judged (CI)
     python benchmarks/live.py --sections server,browser
+    python benchmarks/live.py --sections browser --app-env OMP_WAIT_POLICY=PASSIVE   # A/B a setting
 
 Sections
   server     core.live.explain_frame on a decoded 640×480 camera frame -> JPEG overlay (the whole
@@ -44,6 +45,7 @@ from fakecam import (  # noqa: E402
     open_live,
     wait_until_served,
     write_clip,
+    write_y4m,
 )
 
 import numpy as np  # noqa: E402
@@ -256,12 +258,41 @@ def section_soak(playwright, url: str, clip: Path, minutes: int, judge: bool) ->
         browser.close()
 
 
+def photo_clip(path: Path, seconds: float = 4.0, fps: int = 15) -> Path:
+    """A slow pan across a photo (lion and cheetah), as a camera held at a picture would see it."""
+    from common import asset
+
+    picture = asset("lion_and_cheetah.jpg")
+    scale = 480 / picture.height
+    wide = np.asarray(picture.resize((round(picture.width * scale), 480)))
+    span = wide.shape[1] - 640
+    count = max(2, round(seconds * fps))
+    frames = [np.ascontiguousarray(wide[:, round(span * (0.5 - 0.5 * np.cos(2 * np.pi * i / count))) :][:, :640]) for i in range(count)]
+    return write_y4m(path, frames, fps)
+
+
+def screenshot(playwright, url: str, folder: Path, target: Path) -> None:
+    """The Live tab on a projector-sized dark page, streaming a photo, saved to ``target``."""
+    browser = launch_with_camera(playwright, CHROMIUM, photo_clip(folder / "photo.y4m"))
+    try:
+        page = open_live(browser, url, viewport=(1600, 1000), color_scheme="dark")
+        wait_until_served(page)
+        page.wait_for_timeout(4000)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target))
+        print(f"\nscreenshot: {target}")
+    finally:
+        browser.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a few frames per section, no targets judged: checks that it runs")
     parser.add_argument("--soak", action="store_true", help="also stream for 5 minutes (fps drift, server RSS)")
     parser.add_argument("--sections", default="server,transport,browser", help="comma-separated: server, transport, browser")
     parser.add_argument("--frames", type=int, default=40, help="frames per setting in the server section (default 40)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG", help="also save the Live tab streaming a photo (the README's docs/live.png)")
+    parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE", help="environment for the served app (repeatable), e.g. OMP_WAIT_POLICY=PASSIVE")
     args = parser.parse_args(argv)
     torch.set_num_threads(1 if args.smoke else THREADS)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
@@ -271,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "server" in sections:
         section_server(3 if args.smoke else args.frames, judge)
-    browser_sections = sections & {"transport", "browser"} or args.soak
+    browser_sections = sections & {"transport", "browser"} or args.soak or args.screenshot
     if browser_sections:
         from playwright.sync_api import sync_playwright
 
@@ -281,12 +312,17 @@ def main(argv: list[str] | None = None) -> int:
             clip = write_clip(Path(folder) / "moving.y4m")
             if "transport" in sections:
                 section_transport(playwright, clip, seconds)
-            if "browser" in sections or args.soak:
-                with served_app() as url:
+            if "browser" in sections or args.soak or args.screenshot:
+                app_env = dict(item.split("=", 1) for item in args.app_env)
+                if app_env:
+                    print(f"\napp environment: {app_env}")
+                with served_app(env=app_env) as url:
                     if "browser" in sections:
                         section_browser(playwright, url, clip, seconds, judge)
                     if args.soak:
                         section_soak(playwright, url, clip, 1 if args.smoke else 5, judge)
+                    if args.screenshot:
+                        screenshot(playwright, url, Path(folder), args.screenshot)
     print(f"\nload average at end {loadavg()}; total {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -285,7 +285,7 @@ def live_tab(demo: gr.Blocks, shelf: Any, categories: list[str], explore_image: 
             pause = gr.Button("Pause: explain this frame in full", variant="primary", elem_id="live-pause")
             resume = gr.Button("Resume live", visible=False, elem_id="live-resume")
         with gr.Column(scale=2):
-            overlay = LiveImage(label="Live Grad-CAM", interactive=False, height="70vh", elem_id="live-overlay", buttons=["fullscreen"])
+            overlay = LiveImage(label="Live Grad-CAM", interactive=False, height="60vh", elem_id="live-overlay", buttons=["fullscreen"])
             readout = gr.Markdown(texts.LIVE_WAITING, elem_id="live-readout")
     with gr.Accordion("The camera does not start?", open=False):
         gr.Markdown(texts.LIVE_CAMERA_HELP)
