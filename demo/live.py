@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 import gradio as gr
 import numpy as np
@@ -176,12 +176,13 @@ class LiveStreams:
 class LiveView:
     """The Live tab's handlers and the server-side state they share."""
 
-    def __init__(self, shelf: Any, cap: int | None = None) -> None:
+    def __init__(self, shelf: Any, cap: int | None = None, network: Callable[[], ContextManager] | None = None) -> None:
         self.shelf = shelf
         self.streams = LiveStreams(live_streams() if cap is None else cap)
-        # One live frame runs the network at a time: two passes at once on two vCPUs only slow
-        # each other down (OpenMP threads fighting for cores), and the streams take turns instead.
-        self._network = threading.Lock()
+        # A live frame is a pass someone is watching. Given the page's scheduler (its first_view),
+        # frames queue with the explorer's first views and background work yields to them; alone,
+        # frames run one at a time: two passes at once on two vCPUs only slow each other down.
+        self._network = network or _one_at_a_time(threading.Lock())
 
     def on_frame(self, frame, model_name, layer, pin, colormap, opacity, request: gr.Request = None):
         """One webcam frame in, one overlay and (twice a second) the readout out. Never raises."""
@@ -200,7 +201,7 @@ class LiveView:
             if model is None:
                 raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
             class_idx = None if pin is None or int(pin) == TOP_1 else int(pin)
-            with self._network:
+            with self._network():
                 result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity))
         except (BadImageError, ModelLoadError, ValueError) as err:
             return notice_frame(str(err)), f"**{err}**"
@@ -250,13 +251,28 @@ class LiveView:
         self.streams.drop(_session(request))
 
 
+def _one_at_a_time(lock: threading.Lock) -> Callable[[], ContextManager]:
+    return lambda: lock
+
+
 def _session(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "direct-call"
 
 
-def live_tab(demo: gr.Blocks, shelf: Any, categories: list[str], explore_image: gr.Image, tabs: gr.Tabs) -> LiveView:
-    """The Live tab's contents, built inside the current gr.Tab; returns its handlers."""
-    view = LiveView(shelf)
+def live_tab(
+    demo: gr.Blocks,
+    shelf: Any,
+    categories: list[str],
+    explore_image: gr.Image,
+    tabs: gr.Tabs,
+    network: Callable[[], ContextManager] | None = None,
+) -> LiveView:
+    """The Live tab's contents, built inside the current gr.Tab; returns its handlers.
+
+    ``network`` is the gate every live frame's pass goes through (the page's
+    ``NetworkScheduler.first_view``); without it, live frames take turns among themselves.
+    """
+    view = LiveView(shelf, network=network)
     gr.Markdown(texts.LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=view.streams.cap, minutes=TIME_LIMIT_S // 60))
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
