@@ -37,6 +37,7 @@ import operator
 import threading
 import weakref
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -204,6 +205,49 @@ def _private_copy(module: nn.Module) -> nn.Module:
     return clone
 
 
+class _TracingGate:
+    """Keeps twins from running while one is traced.
+
+    torch.fx's tracer patches ``nn.Module.__call__`` for the whole process while it traces, so a
+    twin running in another thread at that moment fails ("module is not installed as a
+    submodule"). Runs share the gate; a trace waits for the runs in flight, holds new ones back
+    (so a stream of requests cannot starve it), and takes the tracer's milliseconds alone.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._running = 0
+        self._tracers = 0  # waiting or tracing
+
+    @contextmanager
+    def run(self):
+        with self._condition:
+            self._condition.wait_for(lambda: self._tracers == 0)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._running -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def trace(self):
+        with self._condition:
+            self._tracers += 1
+            self._condition.wait_for(lambda: self._running == 0)
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._tracers -= 1
+                self._condition.notify_all()
+
+
+_gate = _TracingGate()
+_trace_lock = threading.Lock()  # one tracer at a time: each patches and restores the same globals
+
+
 def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
     """The copy's eval-mode graph, and each node's module path with the op appended.
 
@@ -212,7 +256,8 @@ def _trace(model: nn.Module) -> tuple[fx.GraphModule, dict[fx.Node, str]]:
     the twin must see: so every module is traced through, and only ``torch.nn`` layers are leaves.
     """
     tracer = NodePathTracer(autowrap_modules=(math, torchvision.ops))
-    graph = tracer.trace(model)
+    with _trace_lock, _gate.trace():
+        graph = tracer.trace(model)
     return fx.GraphModule(tracer.root, graph, type(model).__name__), dict(tracer.node_to_qualname)
 
 
@@ -485,7 +530,8 @@ class Twin:
         private = _private_copy(model)
         gm, qualnames = _trace(private)
         side = family.fixed_input or input_side
-        ShapeProp(gm).propagate(torch.zeros(1, 3, side, side, device=self.device))
+        with _gate.run():
+            ShapeProp(gm).propagate(torch.zeros(1, 3, side, side, device=self.device))
         shapes = {n: n.meta["tensor_meta"].shape for n in gm.graph.nodes if hasattr(n.meta.get("tensor_meta"), "shape")}
         self.stages = _stage_paths(family, private, qualnames, shapes)
         stage_nodes = [_output_node(qualnames, path) for path in self.stages]
@@ -516,12 +562,13 @@ class Twin:
 
     def forward(self, x: Tensor, rule: ReluRule) -> tuple[list[Tensor], Tensor]:
         """The four stage grids (n, C, h, w) and the logits, recording a graph for ``rule``."""
-        *grids, logits = self._module(x, rule)
+        with _gate.run():
+            *grids, logits = self._module(x, rule)
         return grids, logits
 
     def logits(self, inputs: Tensor) -> Tensor:
         """Logits of a batch of model inputs (n, 3, H, W) → (n, classes) on the CPU; no graph."""
-        with torch.no_grad():
+        with torch.no_grad(), _gate.run():
             return self._module(inputs.to(self.device), ReluRule())[-1].cpu()
 
     def forward_from(self, stage_index: int, activations: Tensor, inputs: Tensor) -> Tensor:
@@ -533,7 +580,7 @@ class Twin:
         """
         tail, carried_from = self._tail(stage_index)
         rule = ReluRule()
-        with torch.no_grad():
+        with torch.no_grad(), _gate.run():
             carried = [] if carried_from is None else list(carried_from(inputs.to(self.device), rule))
             n = activations.shape[0]
             carried = [c.expand(n, *c.shape[1:]) if isinstance(c, Tensor) else c for c in carried]

@@ -315,3 +315,33 @@ def test_a_fixed_size_model_sees_the_image_letterboxed_and_maps_come_back_at_its
     np.testing.assert_allclose(cam, by_hand.numpy(), atol=1e-5)
     assert explanation.guided_backprop(c).shape == (150, 300, 3)
 
+
+
+def test_building_a_twin_never_breaks_another_threads_explanation():
+    """torch.fx patches nn.Module.__call__ process-wide while it traces: explanations running in
+    other threads at that moment must wait for it, not fail."""
+    from core.forward import Twin
+
+    running = torchvision.models.resnet18().eval()
+    image = smooth_image(64, 64, seed=9)
+    reference = explain(running, image, top_k=1).cam(0, 3)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def explain_in_a_loop() -> None:
+        while not stop.is_set():
+            try:
+                np.testing.assert_allclose(explain(running, image, top_k=1).cam(0, 3), reference, rtol=1e-5, atol=1e-6)
+            except BaseException as err:  # noqa: BLE001 - any failure in the thread fails the test
+                failures.append(err)
+                return
+
+    worker = threading.Thread(target=explain_in_a_loop)
+    worker.start()
+    try:
+        for name in ("mobilenet_v3_large", "efficientnet_b0", "densenet121"):
+            Twin(torchvision.models.get_model(name).eval())
+    finally:
+        stop.set()
+        worker.join()
+    assert not failures, failures[0]
