@@ -15,6 +15,7 @@ download and the browser's decoding, as a student would wait for it.
   strip         upload -> the four layer1..layer4 overlays decoded
   layer switch  layer slider released (after the strip) -> new heatmap decoded
   class switch  second prediction clicked -> new heatmap and Guided Grad-CAM decoded
+                (", strip": -> the strip redrawn for that class as well)
 
 Photos: the 512×256 example (assets/lion_and_cheetah.jpg) and a 4032×3024 phone-size JPEG made
 by upscaling an asset. ``--baseline REV`` serves a second app from a git worktree of REV and
@@ -54,7 +55,7 @@ TARGETS = {
     "class switch": (120, 150),
     "strip": (900, 900),
 }
-MEASURES = ("first Grad-CAM panels", "first view", "strip", "layer switch", "class switch")
+MEASURES = ("first Grad-CAM panels", "first view", "strip", "layer switch", "class switch", "class switch, strip")
 
 # True once every selector's image has a src not in `previous` and is decoded.
 NEW_AND_DECODED = """([selectors, previous]) => selectors.every((s, i) => {
@@ -106,11 +107,20 @@ def one_student(browser, url: str, upload: str) -> dict[str, float]:
         page.wait_for_timeout(300)
         selectors = [PANELS[1], PANELS[4]]
         previous = sources(page, selectors)
+        strip_before = page.evaluate("() => [...document.querySelectorAll('#depth img')].map(i => i.src)")
         second = page.locator("#top-class label").nth(1)
         started = time.perf_counter()
         second.click()
         wait_new(page, selectors, previous)
         times["class switch"] = time.perf_counter() - started
+        page.wait_for_function(
+            "before => { const imgs = [...document.querySelectorAll('#depth img')];"
+            " return imgs.length >= 4 && imgs.every((i, n) => i.src !== before[n] && i.complete && i.naturalWidth > 0); }",
+            arg=strip_before,
+            polling="raf",
+            timeout=TIMEOUT_MS,
+        )
+        times["class switch, strip"] = time.perf_counter() - started
         if page.locator(".toast-body").filter(has_text="rror").count():
             raise RuntimeError("the page showed an error toast")
         if errors:
@@ -141,6 +151,52 @@ def make_photos(folder: Path, count: int, smoke: bool) -> dict[str, list[str]]:
             variant(picture, n).save(path, quality=92)
             files[kind].append(str(path))
     return files
+
+
+def transport_floor(browser, reps: int) -> Stat:
+    """The same round trip with no work: a slider release answered with five ready-made panels.
+
+    A bare Gradio page in this process with the explorer's five gr.Image panels (PANEL_SIDE PNGs,
+    new files every time so the browser must fetch and decode them). Whatever a layer switch
+    costs beyond this is the explorer's own work.
+    """
+    import gradio as gr
+    import numpy as np
+
+    from common import launch_options_for, photo as make_photo
+    from demo.ui import PANEL_SIDE, png_file
+
+    picture = np.asarray(make_photo(PANEL_SIDE, PANEL_SIDE // 2))
+    # Encoded before the clock starts: the handler only hands over files.
+    ready = [[png_file(np.roll(picture, 5 * rep + n, axis=1), f"floor-{n}") for n in range(5)] for rep in range(reps + 1)]
+
+    def answer(_: float) -> list[str]:
+        return ready.pop()
+
+    with gr.Blocks() as floor:
+        slider = gr.Slider(1, 4, value=4, step=1, elem_id="layer")
+        with gr.Row():
+            panels = [gr.Image(format="png", height=260, interactive=False, elem_id=f"panel-{n}") for n in range(5)]
+        slider.release(answer, slider, panels)
+    url = launch_options_for(floor)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    times = []
+    try:
+        page.goto(url)
+        box = page.locator("#layer input[type=number]")
+        for rep in range(reps + 1):
+            previous = sources(page, PANELS)
+            box.fill(str(1 + rep % 3))
+            started = time.perf_counter()
+            box.press("Tab")
+            wait_new(page, PANELS, previous)
+            if rep:
+                times.append(time.perf_counter() - started)
+            page.wait_for_timeout(200)
+    finally:
+        page.close()
+        floor.close()
+    return Stat(times)
 
 
 def measure(browser, urls: dict[str, str], files: dict[str, list[str]], reps: int, warmup: int) -> dict[str, dict[str, dict[str, Stat]]]:
@@ -187,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per photo (default 5)")
     parser.add_argument("--smoke", action="store_true", help="1 repetition of the small example, no warm-up, no targets")
     parser.add_argument("--url", help="measure an app already running there instead of starting python app.py")
-    parser.add_argument("--baseline", metavar="REV", help="also serve git revision REV and alternate students between the two (A/B)")
+    parser.add_argument("--baseline", metavar="REV", help="also serve git revision REV (or a folder holding another copy of the app) and alternate students between the two (A/B)")
     parser.add_argument("--candidate", metavar="REV", help="serve git revision REV instead of the working tree (with --baseline: commit against commit)")
     parser.add_argument("--only", choices=("small", "large"), help="measure one photo only")
     args = parser.parse_args(argv)
@@ -211,13 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             urls = {"this tree": stack.enter_context(served_app())}
         if args.baseline:
-            root = stack.enter_context(checkout(args.baseline))
+            root = Path(args.baseline) if Path(args.baseline).is_dir() else stack.enter_context(checkout(args.baseline))
             urls[f"baseline {args.baseline}"] = stack.enter_context(served_app(root=root))
         print(f"serving {', '.join(urls)} after {time.perf_counter() - started:.1f} s")
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         stack.callback(browser.close)
         results = measure(browser, urls, files, reps, warmup)
+        floor = transport_floor(browser, max(3, reps))
 
     misses = 0
     for app, by_kind in results.items():
@@ -229,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in files:
             cells = [f"{name} {results['this tree'][kind][name].median / base[kind][name].median:.2f}" for name in MEASURES]
             print(f"  {kind}: " + ", ".join(cells))
+    print(f"\ntransport floor (a bare Gradio page answering a slider release with five ready PANEL_SIDE px PNG panels): {floor.ms()}")
     print(f"\nload average at end {loadavg()}" + ("" if args.smoke else f"; {misses} target(s) missed"))
     return 0
 

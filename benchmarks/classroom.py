@@ -19,6 +19,7 @@ Target on two vCPUs with resnet50: all served, none failed, the last within 9 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Stat, check_at_most, fresh_photo, loadavg, machine_line, served_app  # noqa: E402
+from common import ROOT, Stat, check_at_most, checkout, fresh_photo, loadavg, machine_line, served_app  # noqa: E402
 
 TARGET_LAST_S = 9.0
 MODEL = "resnet50"
@@ -38,14 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--long-side", type=int, default=1024, help="each photo's longer side in pixels (default 1024)")
     parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--revision", metavar="REV", help="serve git revision REV (a worktree) instead of the working tree, to compare")
     args = parser.parse_args(argv)
 
     from gradio_client import Client, handle_file
 
-    print(f"Classroom benchmark: {args.students} students, {args.model}, {args.long_side} px JPEGs, "
+    print(f"Classroom benchmark{' of ' + args.revision if args.revision else ''}: {args.students} students, {args.model}, {args.long_side} px JPEGs, "
           f"GRADCAM_NETWORK_CONCURRENCY={os.environ.get('GRADCAM_NETWORK_CONCURRENCY', '(default)')}")
     print(machine_line())
-    with tempfile.TemporaryDirectory(prefix="gradcam-classroom-") as tmp, served_app() as url:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="gradcam-classroom-"))
+        root = stack.enter_context(checkout(args.revision)) if args.revision else ROOT
+        url = stack.enter_context(served_app(root=root))
         photos = []
         for n in range(args.students):
             path = os.path.join(tmp, f"student-{n}.jpg")

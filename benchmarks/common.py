@@ -148,6 +148,12 @@ def launch_app():
     return demo
 
 
+def launch_options_for(blocks) -> str:
+    """Launch any Blocks in this process on a free localhost port, as the app is; returns its URL."""
+    blocks.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, ssr_mode=False)
+    return blocks.local_url
+
+
 @contextlib.contextmanager
 def served_app(env: dict[str, str] | None = None, timeout: float = 300.0, root: Path = ROOT) -> Iterator[str]:
     """``python app.py`` in its own process, as a student or a Space runs it; yields its URL.

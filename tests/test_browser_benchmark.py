@@ -26,5 +26,6 @@ def test_browser_benchmark_smoke_measures_every_step():
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    for measure in ("first Grad-CAM panels", "first view", "strip", "layer switch", "class switch"):
+    for measure in ("first Grad-CAM panels", "first view", "strip", "layer switch", "class switch", "class switch, strip"):
         assert re.search(rf"\| {measure} \| \d+ ms", proc.stdout), f"no figure for {measure}:\n{proc.stdout[-3000:]}"
+    assert re.search(r"transport floor .*: +\d+(\.\d+)? ms", proc.stdout), proc.stdout[-3000:]
