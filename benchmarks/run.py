@@ -393,6 +393,37 @@ def section_switch(report: Report, model_names: list[str], image: Image.Image, r
 # ----------------------------------------------------------------------------- section 4
 
 
+def client_floor(reps: int, long_side: int, workdir: str) -> Stat:
+    """/explain's transport with no work: a bare Blocks endpoint of the same shape answering with
+    five ready-made PNG panels, called the same way (the image uploaded, the panels downloaded)."""
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    from common import launch_options_for
+    from demo.ui import png_file
+
+    picture = np.asarray(fresh_photo(7, long_side))
+    ready = [[png_file(np.roll(picture, 5 * rep + n, axis=1), f"floor-{n}") for n in range(5)] for rep in range(reps + 1)]
+    with gr.Blocks() as bare:
+        inputs = [gr.Image(type="filepath"), gr.Textbox(), gr.Number(), gr.Number(), gr.Number()]
+        outputs = [gr.Image(format="png") for _ in range(5)] + [gr.Label(), gr.Markdown()]
+        gr.Button().click(lambda *_: [*ready.pop(), {"floor": 1.0}, "floor"], inputs, outputs, api_name="explain")
+    client = Client(launch_options_for(bare), verbose=False, download_files=os.path.join(workdir, "floor"))
+    path = os.path.join(workdir, "floor.jpg")
+    fresh_photo(8, long_side).save(path, quality=90)
+    times = []
+    try:
+        for rep in range(reps + 1):
+            started = time.perf_counter()
+            client.predict(handle_file(path), "m", 4, None, 5, api_name="/explain")
+            if rep:
+                times.append(time.perf_counter() - started)
+    finally:
+        client.close()
+        bare.close()
+    return Stat(times)
+
+
 def section_end_to_end(report: Report, model_name: str, reps: int, long_side: int, is_target: bool) -> None:
     print(f"\n== 4. End to end: app in this process, gradio_client -> /explain on localhost ({model_name}, new {long_side} px JPEG per rep)")
     from gradio_client import Client, handle_file
@@ -455,6 +486,9 @@ def section_end_to_end(report: Report, model_name: str, reps: int, long_side: in
             target, verdict = f"<= {TARGET_E2E_SWITCH_MS:.0f} ms", report.verdict(f"end-to-end switch, cache hit ({model_name})", passed, margin)
         print(f"  cached switch (class + layer changes pooled) {cached.ms()}  {verdict}")
         report.row("4 End to end", f"{model_name} switch after the background completion (cache hit)", cached.ms_short(), target, verdict)
+        floor = client_floor(reps, long_side, workdir)
+        print(f"  transport floor: the same call to a bare endpoint answering with five ready PNGs {floor.ms()}")
+        report.row("4 End to end", "transport floor: bare endpoint, same call, five ready PNG panels", floor.ms_short())
     finally:
         if client is not None:
             with contextlib.suppress(Exception):
