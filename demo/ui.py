@@ -24,10 +24,10 @@ import pandas as pd  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core import COLORMAPS, METHODS, MODELS, PRECISIONS, BadImageError, Explanation, ModelLoadError, explain, native_bfloat16, read_image  # noqa: E402
+from core import COLORMAPS, METHODS, MODELS, PRECISIONS, BadImageError, Explanation, ModelLoadError, describe_stages, explain, native_bfloat16, read_image  # noqa: E402
 from core.methods import METHOD_INFO, PERTURBATION_METHODS  # noqa: E402
 from core.views import PANEL_TITLES, cam_pictures, guided_pictures, layer_overlays, method_comparison  # noqa: E402
-from core.weights import model_info  # noqa: E402
+from core.weights import MODEL_FAMILIES, model_info  # noqa: E402
 from demo import texts  # noqa: E402
 from demo.scheduler import HANDLERS, Completer, NetworkScheduler, network_concurrency  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
@@ -241,8 +241,9 @@ class Explorer:
         height, width = explanation.input_tensor.shape[-2:]
         timing = f" · {seconds * 1000:.0f} ms" if seconds is not None else ""
         trained = "" if info.trained else " · ⚠️ **untrained: predictions are meaningless**"
+        rule = "" if explanation.has_relu else f"\n\n{texts.NO_RELU}"
         precision = PRECISION_NAMES.get(explanation.precision, explanation.precision)
-        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height} · maps in {precision}{timing}"
+        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height} · maps in {precision}{timing}{rule}"
 
     def banner(self, model_name: str) -> dict:
         reason = self.shelf.fallback_reason(model_name)
@@ -284,9 +285,8 @@ class Explorer:
 
     @staticmethod
     def depth_strip(explanation: Explanation, class_idx: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list:
-        grids = [tuple(a.shape[-2:]) for a in explanation.stage_activations]
         overlays = layer_overlays(explanation, class_idx, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method, max_side=PANEL_SIDE)
-        return [(png_file(picture), f"{stage} · {h}×{w} grid") for (stage, picture), (h, w) in zip(overlays, grids)]
+        return [(png_file(picture), caption) for caption, picture in overlays]
 
     # ----- events -----------------------------------------------------------------------
 
@@ -421,6 +421,14 @@ class Explorer:
         self.completer.submit(explanation)  # as the page does: the next layer or class is a cache hit
         return [*pictures, self.confidences(explanation), status]
 
+    def layer_info(self, model_name: str) -> dict:
+        """The slider's info line names the module and grid behind each position, for this model."""
+        if model_name not in MODELS:
+            return gr.update()
+        stages = describe_stages(self.shelf.get(model_name))
+        positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
+        return gr.update(info=f"shallow, sharp (1) → deep, class-discriminative (4): {positions}")
+
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(_session(request))
         self._precisions.pop(_session(request), None)
@@ -442,7 +450,14 @@ CSS = """
 .gradio-container label span, .gradio-container .label-wrap span { font-size: 1.05rem; }
 #status { font-size: 1.05rem; }
 #banner { border: 2px solid #d97706; border-radius: 8px; padding: 0 12px; background: rgba(217, 119, 6, 0.12); }
+/* The strip's captions name modules such as encoder.layers.encoder_layer_11.ln_1: wrap, never cut. */
+#depth .caption-label { white-space: normal; max-width: 96%; overflow-wrap: anywhere; }
 """ + LIVE_CSS
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """The dropdown's entries, each labelled with its family, e.g. "vit_b_16 · Vision Transformer"."""
+    return [(f"{name} · {MODEL_FAMILIES[name]}", name) for name in MODELS]
 
 
 def example_paths() -> list[list[str]]:
@@ -465,7 +480,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                     with gr.Column(scale=1, min_width=320):
                         image = UploadedImage(label="Your image", elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
                         gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
-                        model = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label="Model")
+                        model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model")
                         layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
                         top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions")
                         method = gr.Dropdown(
@@ -578,6 +593,8 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             concurrency_limit=NETWORK_CONCURRENCY,
             api_visibility="undocumented",
         )
+        model.change(explorer.layer_info, [model], [layer], **common)
+        demo.load(explorer.layer_info, [model], [layer], **common)
         demo.unload(explorer.on_unload)
     return demo
 
