@@ -24,17 +24,22 @@ def random_resnet(name: str, seed: int = 0, num_classes: int = 1000) -> nn.Modul
     return model.eval()
 
 
-def tiny_resnet(num_classes: int, widths: tuple[int, ...] = (8, 16, 32, 64), seed: int = 0) -> torchvision.models.ResNet:
-    """A genuine torchvision ResNet (BasicBlock, one block per stage) with narrow stages."""
+def tiny_resnet(
+    num_classes: int,
+    widths: tuple[int, ...] = (8, 16, 32, 64),
+    seed: int = 0,
+    blocks: tuple[int, ...] = (1, 1, 1, 1),
+) -> torchvision.models.ResNet:
+    """A genuine torchvision ResNet (BasicBlock; by default one block per stage) with narrow stages."""
     torch.manual_seed(seed)
     model = torchvision.models.ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
     model.inplanes = widths[0]
     model.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
     model.bn1 = nn.BatchNorm2d(widths[0])
-    model.layer1 = model._make_layer(BasicBlock, widths[0], 1)
-    model.layer2 = model._make_layer(BasicBlock, widths[1], 1, stride=2)
-    model.layer3 = model._make_layer(BasicBlock, widths[2], 1, stride=2)
-    model.layer4 = model._make_layer(BasicBlock, widths[3], 1, stride=2)
+    model.layer1 = model._make_layer(BasicBlock, widths[0], blocks[0])
+    model.layer2 = model._make_layer(BasicBlock, widths[1], blocks[1], stride=2)
+    model.layer3 = model._make_layer(BasicBlock, widths[2], blocks[2], stride=2)
+    model.layer4 = model._make_layer(BasicBlock, widths[3], blocks[3], stride=2)
     model.fc = nn.Linear(widths[3], num_classes)
     return model
 

@@ -1,4 +1,4 @@
-"""Synthetic scenes with a known object, and a narrow ResNet trained on them once per session.
+"""Synthetic scenes with a known object, and narrow ResNets trained on them once per session.
 
 A red disc (class 0) or a blue square (class 1) on a cluttered background: the object's box is
 where a faithful map must point. Shared by the semantic and faithfulness tests, trained once.
@@ -42,8 +42,24 @@ def scene(rng: np.random.Generator, label: int) -> tuple[Image.Image, Box]:
 @functools.lru_cache(maxsize=1)
 def trained_on_scenes() -> tuple[nn.Module, list[tuple[Image.Image, Box, int]]]:
     """The tiny ResNet trained on 192 scenes, and 40 held-out (image, box, label); never to be modified."""
+    return _trained(tiny_resnet(num_classes=2, seed=0))
+
+
+@functools.lru_cache(maxsize=1)
+def deeper_trained_on_scenes() -> tuple[nn.Module, list[tuple[Image.Image, Box, int]]]:
+    """A deeper ResNet (widths 16-32-64-128, two blocks in each of the first three stages, one in
+    layer4) trained the same way on the same scenes; the same 40 held-out scenes. Never to be modified.
+
+    For the sanity check (tests/test_sanity.py): on the one-block network, randomising layer4
+    already changes guided backprop's fine pattern as much as Grad-CAM's map; with deeper stages
+    below layer4, guided backprop ignores the top of the network as the paper found.
+    """
+    return _trained(tiny_resnet(num_classes=2, widths=(16, 32, 64, 128), seed=0, blocks=(2, 2, 2, 1)))
+
+
+def _trained(model: nn.Module) -> tuple[nn.Module, list[tuple[Image.Image, Box, int]]]:
+    """Trains the model on 192 scenes (6 epochs of Adam); returns it in eval mode with 40 held-out scenes."""
     rng = np.random.default_rng(0)
-    model = tiny_resnet(num_classes=2, seed=0)
     labels = torch.tensor([i % 2 for i in range(192)])
     images = torch.cat([to_model_input(scene(rng, int(c))[0], IMAGENET_MEAN, IMAGENET_STD) for c in labels])
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
