@@ -221,7 +221,7 @@ class Completer:
         except BaseException as err:
             job.set_exception(err)
             raise
-        job.set_result(explanation)
+        job.set_result(None)  # not the Explanation: the weak-keyed table would keep it alive
         return explanation
 
     def settle(self, explanation: Explanation) -> None:
@@ -286,5 +286,5 @@ class Completer:
                 except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the job
                     job.set_exception(err)
                 else:
-                    job.set_result(explanation)
+                    job.set_result(None)  # not the Explanation: the weak-keyed table would keep it alive
                 del explanation

@@ -120,7 +120,7 @@ def test_a_switch_takes_over_a_queued_completion_at_first_view_priority():
     eventually(lambda: scheduler.waiting == 1, "the switch waits for a first-view slot")
     first.release.set()
     switch.join(PATIENCE)
-    assert job.result(PATIENCE) is queued
+    assert job.result(PATIENCE) is None and job.done()
     assert completer.join(PATIENCE)
     assert events == ["first view", "complete queued"], "completed once, by the switch"
 
@@ -203,6 +203,21 @@ def test_closing_lets_the_running_completion_finish_and_drops_the_queued_ones():
     assert closer.is_alive(), "close() waits for the running pass"
     release.set()
     closer.join(PATIENCE)
-    assert first.result(PATIENCE) is running and second.cancelled()
+    assert first.result(PATIENCE) is None and second.cancelled()
     assert events == ["complete running"]
     assert completer.submit(FakeExplanation("late", events)).cancelled(), "nothing new after close"
+
+
+def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
+    """The table of jobs is weak-keyed: a job that held its Explanation would pin it forever."""
+    import gc
+    import weakref
+
+    completer = Completer(NetworkScheduler(1))
+    explanation = FakeExplanation("done", [])
+    completer.wait(explanation)
+    assert completer.done(explanation)
+    gone = weakref.ref(explanation)
+    del explanation
+    gc.collect()
+    assert gone() is None, "the session cache must be able to free it"
