@@ -290,8 +290,9 @@ def test_eight_threads_across_two_families_agree_with_sequential_calls():
     for thread in threads:
         thread.join()
     for (cam_a, guided_a), (cam_b, guided_b) in zip(sequential, threaded):
-        np.testing.assert_allclose(cam_a, cam_b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(guided_a, guided_b, rtol=1e-5, atol=1e-7)
+        # Threads share the cores, so kernels may split work differently: rounding, not mix-ups.
+        np.testing.assert_allclose(cam_b, cam_a, atol=1e-5)
+        np.testing.assert_allclose(guided_b, guided_a, atol=1e-5 * np.abs(guided_a).max())
 
 
 def test_a_fixed_size_model_sees_the_image_letterboxed_and_maps_come_back_at_its_aspect():
