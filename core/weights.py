@@ -348,14 +348,13 @@ def _undegenerate(model: nn.Module) -> None:
 
 def _load_checkpoint(name: str, path: Path) -> nn.Module:
     state_dict = _read_state_dict(path)
-    # The class count is the row count of the architecture's own classifier in the file.
-    head = classifier_path(_build(name, 1000))
-    head_weight = state_dict.get(f"{head}.weight")
-    if head_weight is None or head_weight.dim() != 2:
-        raise BadCheckpointError(
-            f"Checkpoint {path} has no 2-D {head}.weight, so it is not a {name} classifier"
-        )
-    num_classes = head_weight.shape[0]
+    # The class count is the row count of the classifier, the last 2-D weight in the file (a
+    # state_dict lists tensors in registration order, and every torchvision classifier registers
+    # its final Linear last). _load_into then checks every key and shape against the architecture.
+    matrices = [v for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 2]
+    if not matrices:
+        raise BadCheckpointError(f"Checkpoint {path} has no 2-D weight, so it is not a {name} classifier")
+    num_classes = matrices[-1].shape[0]
     model = _build(name, num_classes)
     _load_into(model, state_dict, name, path)
     info = _imagenet_info(name, f"checkpoint {path.name}", True)

@@ -346,3 +346,17 @@ def test_building_a_twin_never_breaks_another_threads_explanation():
         stop.set()
         worker.join()
     assert not failures, failures[0]
+
+
+def test_a_users_checkpoint_of_another_family_loads_with_its_own_class_count(tmp_path):
+    from core.weights import load_model
+
+    torch.manual_seed(0)
+    trained = torchvision.models.mobilenet_v3_large(num_classes=7)
+    path = tmp_path / "my_mobilenet.pth"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    model = load_model("mobilenet_v3_large", weights=path, device="cpu")
+    assert model.classifier[3].out_features == 7
+    assert model_info(model).categories == tuple(f"class {i}" for i in range(7))
+    explanation = explain(model, smooth_image(96, 96, seed=10), top_k=3)
+    assert len(explanation.predictions) == 3 and explanation.stages[-1] == "features.16"
