@@ -39,7 +39,7 @@ import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -613,26 +613,24 @@ class Twin:
         return row.reshape(channels, 1, 1).expand(channels, height, width)
 
 
-def _descendants(node: fx.Node) -> set[fx.Node]:
+def _reachable(node: fx.Node, step: Callable[[fx.Node], Iterable[fx.Node]]) -> set[fx.Node]:
+    """Every node reached from ``node`` by repeated ``step`` (its users, or its inputs), not itself."""
     seen: set[fx.Node] = set()
-    stack = list(node.users)
+    stack = list(step(node))
     while stack:
         n = stack.pop()
         if n not in seen:
             seen.add(n)
-            stack.extend(n.users)
+            stack.extend(step(n))
     return seen
+
+
+def _descendants(node: fx.Node) -> set[fx.Node]:
+    return _reachable(node, lambda n: n.users)
 
 
 def _ancestors(node: fx.Node) -> set[fx.Node]:
-    seen: set[fx.Node] = set()
-    stack = list(node.all_input_nodes)
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(n.all_input_nodes)
-    return seen
+    return _reachable(node, lambda n: n.all_input_nodes)
 
 
 def _order(graph: fx.Graph) -> Callable[[fx.Node], int]:
