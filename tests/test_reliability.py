@@ -273,8 +273,13 @@ def _fingerprint(result) -> tuple:
 def _same(alone, together) -> bool:
     pictures_a, predictions_a = alone
     pictures_b, predictions_b = together
-    return predictions_a == predictions_b and all(
-        a.shape == b.shape and np.array_equal(a, b) for a, b in zip(pictures_a, pictures_b)
+    # Threads sharing the cores may split kernels differently: allow rounding (a pixel level, 1e-4
+    # in a probability), never a mix-up, which would change labels and whole pictures.
+    labels_a = [c["label"] for c in predictions_a["confidences"]]
+    labels_b = [c["label"] for c in predictions_b["confidences"]]
+    close = np.allclose([c["confidence"] for c in predictions_a["confidences"]], [c["confidence"] for c in predictions_b["confidences"]], rtol=1e-4, atol=1e-6)
+    return labels_a == labels_b and close and all(
+        a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max(initial=0) <= 2 for a, b in zip(pictures_a, pictures_b)
     )
 
 
