@@ -32,15 +32,6 @@ ARTIFACTS = ROOT / "artifacts"
 CHEETAH = ROOT / "assets" / "cheetah.jpg"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Correctness tests on a shared 2-core machine: one thread avoids OpenMP threads fighting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def resnet18():
     return random_resnet("resnet18")
