@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -105,6 +106,9 @@ class Explanation:
         self.precision = precision
         self._lock = threading.Lock()
         self._classes: dict[int, _ClassGradients] = {}
+        # Notified each time a pass stores a class's gradients, so that a view can use the first
+        # class of a long pass before the pass (and its hold on _lock) ends.
+        self._stored = threading.Condition()
         # Results of network passes beyond the gradients: perturbation maps, faithfulness. Separate
         # from _lock so a slow Score-CAM never holds up a gradient pass; re-entrant because a
         # faithfulness score may need a Score-CAM map first.
@@ -184,11 +188,20 @@ class Explanation:
                 stages = [g[0].float().cpu() for g in grads]
                 if twin.fc_weight is not None:
                     stages.append(twin.closed_form_layer4_gradient(c, stage_activations[3].shape[1:]))
-                self._entry(c).stages = stages
+                self._store(c, stages=stages)
             rule.guided = True
             for n, c in enumerate(guided, start=len(plain)):
                 (grad,) = torch.autograd.grad(logits[0, c], x, retain_graph=n < last)
-                self._entry(c).guided = grad[0].float().cpu()
+                self._store(c, guided=grad[0].float().cpu())
+
+    def _store(self, class_idx: int, *, stages: list[Tensor] | None = None, guided: Tensor | None = None) -> None:
+        entry = self._entry(class_idx)
+        if stages is not None:
+            entry.stages = stages
+        if guided is not None:
+            entry.guided = guided
+        with self._stored:
+            self._stored.notify_all()
 
     def _first_pass(self, top_k: int, *, lazy: bool) -> None:
         def select() -> tuple[list[int], list[int]]:
@@ -210,12 +223,29 @@ class Explanation:
     def _entry(self, class_idx: int) -> _ClassGradients:
         return self._classes.setdefault(class_idx, _ClassGradients())
 
+    def stored(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> bool:
+        """Whether the class's stage (and/or guided) gradients are there, without running or waiting for a pass."""
+        entry = self._classes.get(class_idx)
+        return entry is not None and (not stages or entry.stages is not None) and (not guided or entry.guided is not None)
+
+    def wait_stored(self, class_idx: int, *, stages: bool = False, guided: bool = False, timeout: float | None = None) -> bool:
+        """Waits until a pass running elsewhere stores the class's gradients; False on timeout.
+
+        A background pass stores its classes one by one, top class first: a view of that class
+        can start as soon as its own backward pass is done, not when the whole top-k is.
+        """
+        with self._stored:
+            return self._stored.wait_for(lambda: self.stored(class_idx, stages=stages, guided=guided), timeout)
+
     def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> _ClassGradients:
         """Computes what is missing for the class; a missing top-k class brings the whole top-k."""
         self._check_class(class_idx)
+        # Checked before taking _lock too: a pass that stored this class may still hold it for others.
+        if self.stored(class_idx, stages=stages, guided=guided):
+            return self._classes[class_idx]
         with self._lock:
             entry = self._entry(class_idx)
-            if (not stages or entry.stages is not None) and (not guided or entry.guided is not None):
+            if self.stored(class_idx, stages=stages, guided=guided):
                 return entry
             wanted = [class_idx]
             if class_idx in self.top_classes:

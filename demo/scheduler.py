@@ -13,8 +13,9 @@ first view never waits for a background pass (a pass cannot be stopped halfway, 
 running shares the CPU with it instead of making it queue behind the rest of the pass).
 
 :class:`Completer` runs ``complete()`` for each new Explanation on background threads under that
-rule, once per Explanation, and lets a handler wait for it (the page's layer1..layer4 strip) or
-take it over at first-view priority (a switch that cannot wait).
+rule, once per Explanation, and lets a handler wait for it, or only for one class's gradients
+(the page's layer1..layer4 strip, whose top class the pass stores first), or take it over at
+first-view priority (a switch that cannot wait).
 """
 
 from __future__ import annotations
@@ -194,6 +195,16 @@ class Completer:
     def wait(self, explanation: Explanation) -> Explanation:
         """The completed Explanation, waiting for the background (the page's strip can wait)."""
         self.submit(explanation).result()
+        return explanation
+
+    def wait_stages(self, explanation: Explanation, class_idx: int) -> Explanation:
+        """Until the background has stored the class's stage gradients (the top class's come first,
+        long before the rest of the top-k), or the completion has ended without them."""
+        job = self.submit(explanation)
+        while not explanation.wait_stored(class_idx, stages=True, timeout=0.1):
+            if job.done():
+                job.result()  # the completion's error, if it failed
+                break
         return explanation
 
     def now(self, explanation: Explanation) -> Explanation:

@@ -355,8 +355,11 @@ class Explorer:
         return [*pictures, radio, class_idx]
 
     def strip(self, explanation: Explanation, class_idx: int, colormap, opacity, counterfactual, method) -> list:
-        """The layer1..layer4 strip, once the background has completed the top-k."""
-        self.completer.wait(explanation)
+        """The layer1..layer4 strip: for a top-k class, as soon as the background has its gradients."""
+        if class_idx in explanation.top_classes:
+            self.completer.wait_stages(explanation, class_idx)
+        else:
+            self.completer.wait(explanation)
         slow = class_idx not in explanation.top_classes or method in PERTURBATION_METHODS
         with self.scheduler.background() if slow else contextlib.nullcontext():
             return self.depth_strip(explanation, class_idx, colormap, opacity, counterfactual, method)
@@ -374,7 +377,7 @@ class Explorer:
 
     @_user_errors
     def on_depth(self, image, model_name, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None):
-        """The layer1..layer4 strip, once the background has completed the top-k (it yields to first views)."""
+        """The layer1..layer4 strip, once the background has the class's gradients (it yields to first views)."""
         if not image:
             return None
         explanation = self.explanation(image, model_name, top_k, _session(request))

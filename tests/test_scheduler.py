@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from core import explain
 from core.forward import Twin
 from demo.scheduler import CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
+from tests.models import random_resnet
 from tests.test_engine import smooth_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,3 +223,42 @@ def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
     del explanation
     gc.collect()
     assert gone() is None, "the session cache must be able to free it"
+
+
+def test_the_strip_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
+    """The completion stores the top class first; the strip uses it while the pass goes on.
+
+    The pass is paused right after it stored the top class's stage gradients, still holding the
+    Explanation's lock: waiting for the whole completion, or for that lock, would hang here.
+    """
+    explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
+    top, second = explanation.top_classes[:2]
+    stored_top, release = threading.Event(), threading.Event()
+    store = explanation._store
+
+    def store_then_pause(class_idx, **parts):
+        store(class_idx, **parts)
+        if class_idx == top and parts.get("stages") is not None:
+            stored_top.set()
+            release.wait(PATIENCE)
+
+    explanation._store = store_then_pause
+    completer = Completer(NetworkScheduler(1))
+    strip: list = []
+
+    def draw_strip() -> None:
+        completer.wait_stages(explanation, top)
+        strip.extend(explanation.cam(top, layer) for layer in (1, 2, 3, 4))
+
+    try:
+        completer.submit(explanation)
+        assert stored_top.wait(PATIENCE)
+        drawer = start(draw_strip)
+        drawer.join(10.0)
+        assert not drawer.is_alive(), "the strip waited for the rest of the completion"
+        assert len(strip) == 4 and all(m.shape == (80, 96) for m in strip)
+        assert not explanation.stored(second, stages=True), "the pass was still paused"
+    finally:
+        release.set()
+    assert completer.join(PATIENCE)
+    assert all(explanation.stored(c, stages=True, guided=True) for c in explanation.top_classes)
