@@ -395,13 +395,18 @@ def _is_positive_int(value: Any) -> bool:
 
 
 def _resize(maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """(n, h, w) → (n, H, W) bilinear, antialiased when shrinking (tiny originals)."""
+    """(n, h, w) → (n, H, W) bilinear (half-pixel centres), antialiased when shrinking (tiny originals)."""
     width, height = size
     if maps.shape[-2:] == (height, width):
         return maps.float()
-    shrinking = height < maps.shape[-2] or width < maps.shape[-1]
-    resized = F.interpolate(maps[None].float(), size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
-    return resized[0]
+    if height < maps.shape[-2] or width < maps.shape[-1]:
+        return F.interpolate(maps[None].float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)[0]
+    # OpenCV's bilinear has torch's weights (align_corners=False) and runs on the calling thread:
+    # torch's small upsampling op waits for an OpenMP thread, 23 ms instead of 1 when the other
+    # core is busy, as it is with several students.
+    channels_last = maps.float().permute(1, 2, 0).contiguous().numpy()
+    resized = cv2.resize(channels_last, (width, height), interpolation=cv2.INTER_LINEAR)
+    return torch.from_numpy(resized.reshape(height, width, -1)).permute(2, 0, 1)
 
 
 def _normalise01(cam: Tensor) -> Tensor:
