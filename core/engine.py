@@ -228,14 +228,19 @@ class Explanation:
         entry = self._classes.get(class_idx)
         return entry is not None and (not stages or entry.stages is not None) and (not guided or entry.guided is not None)
 
-    def wait_stored(self, class_idx: int, *, stages: bool = False, guided: bool = False, timeout: float | None = None) -> bool:
-        """Waits until a pass running elsewhere stores the class's gradients; False on timeout.
+    def drawable(self, class_idx: int, layer: int | str) -> bool:
+        """Whether the class's map at the layer and its guided map need no further network pass."""
+        closed_form = stage_index(layer) == 3 and self._twin.fc_weight is not None
+        return self.stored(class_idx, stages=not closed_form, guided=True)
 
-        A background pass stores its classes one by one, top class first: a view of that class
-        can start as soon as its own backward pass is done, not when the whole top-k is.
+    def wait_until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Waits until condition() holds, checked each time a pass stores a class; False on timeout.
+
+        A background pass stores its classes one by one, top class first: a view of a class can
+        start as soon as its own backward passes are done, not when the whole top-k is.
         """
         with self._stored:
-            return self._stored.wait_for(lambda: self.stored(class_idx, stages=stages, guided=guided), timeout)
+            return self._stored.wait_for(condition, timeout)
 
     def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> _ClassGradients:
         """Computes what is missing for the class; a missing top-k class brings the whole top-k."""

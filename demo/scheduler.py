@@ -28,7 +28,7 @@ import threading
 import weakref
 from collections import deque
 from concurrent.futures import Future
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core import Explanation
 
@@ -197,21 +197,18 @@ class Completer:
         self.submit(explanation).result()
         return explanation
 
-    def wait_stages(self, explanation: Explanation, class_idx: int) -> Explanation:
-        """Until the background has stored the class's stage gradients (the top class's come first,
-        long before the rest of the top-k), or the completion has ended without them."""
-        job = self.submit(explanation)
-        while not explanation.wait_stored(class_idx, stages=True, timeout=0.1):
-            if job.done():
-                job.result()  # the completion's error, if it failed
-                break
+    def wait_until(self, explanation: Explanation, condition: Callable[[], bool]) -> Explanation:
+        """Until condition() holds (the completion stores the top class first, long before the
+        rest of the top-k: the page's strip waits for that class only) or the completion has ended."""
+        self._until(self.submit(explanation), explanation, condition)
         return explanation
 
-    def now(self, explanation: Explanation) -> Explanation:
+    def now(self, explanation: Explanation, until: Callable[[], bool] | None = None) -> Explanation:
         """Complete it now, at first-view priority, unless the background already is on it.
 
         A switch made before the background reached this Explanation takes the job over, so it
-        does not queue behind every other student's completion.
+        does not queue behind every other student's completion. One made while the background is
+        on it waits for the whole completion, or only until ``until()`` holds (the switch's class).
         """
         with self._lock:
             job = self._jobs.get(explanation)
@@ -224,7 +221,10 @@ class Completer:
             if take_over:
                 job.set_running_or_notify_cancel()
         if not take_over:
-            job.result()
+            if until is None:
+                job.result()
+            else:
+                self._until(job, explanation, until)
             return explanation
         try:
             with self.scheduler.first_view():
@@ -265,6 +265,13 @@ class Completer:
             return self._idle.wait_for(lambda: not self._pending and self._workers == 0, timeout)
 
     # ----- inside ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _until(job: Future, explanation: Explanation, condition: Callable[[], bool]) -> None:
+        while not explanation.wait_until(condition, timeout=0.1):
+            if job.done():  # ended without it: the caller's own call computes it
+                job.result()  # the completion's error, if it failed
+                return
 
     def _claim(self, job: Future) -> bool:
         """Take a job no worker has started out of the queue (self._lock held)."""

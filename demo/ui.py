@@ -221,12 +221,14 @@ class Explorer:
 
         The lazy first pass holds the top class at layer4. Any other top-k view needs the whole
         top-k, which is what the background completion computes: if it has not started yet, the
-        student's switch takes it over at first-view priority. A class outside the top-k costs
-        one pass of its own, also at first-view priority.
+        student's switch takes it over at first-view priority; if it is running, the switch waits
+        only until it has stored the switch's class. A class outside the top-k costs one pass of
+        its own, also at first-view priority.
         """
+        if explanation.drawable(class_idx, layer):
+            return explanation
         if class_idx in explanation.top_classes:
-            if not (class_idx == explanation.top_classes[0] and int(layer) == 4):
-                self.completer.now(explanation)
+            self.completer.now(explanation, until=lambda: explanation.drawable(class_idx, layer))
         else:
             self.completer.settle(explanation)  # a running completion holds the Explanation's lock
             with self.scheduler.first_view():
@@ -357,7 +359,7 @@ class Explorer:
     def strip(self, explanation: Explanation, class_idx: int, colormap, opacity, counterfactual, method) -> list:
         """The layer1..layer4 strip: for a top-k class, as soon as the background has its gradients."""
         if class_idx in explanation.top_classes:
-            self.completer.wait_stages(explanation, class_idx)
+            self.completer.wait_until(explanation, lambda: explanation.stored(class_idx, stages=True))
         else:
             self.completer.wait(explanation)
         slow = class_idx not in explanation.top_classes or method in PERTURBATION_METHODS

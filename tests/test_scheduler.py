@@ -225,8 +225,8 @@ def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
     assert gone() is None, "the session cache must be able to free it"
 
 
-def test_the_strip_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
-    """The completion stores the top class first; the strip uses it while the pass goes on.
+def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_rest_of_the_top_k():
+    """The completion stores the top class first; the strip and a layer switch use it while the pass goes on.
 
     The pass is paused right after it stored the top class's stage gradients, still holding the
     Explanation's lock: waiting for the whole completion, or for that lock, would hang here.
@@ -247,7 +247,7 @@ def test_the_strip_has_its_class_before_the_completion_has_the_rest_of_the_top_k
     strip: list = []
 
     def draw_strip() -> None:
-        completer.wait_stages(explanation, top)
+        completer.wait_until(explanation, lambda: explanation.stored(top, stages=True))
         strip.extend(explanation.cam(top, layer) for layer in (1, 2, 3, 4))
 
     try:
@@ -257,6 +257,9 @@ def test_the_strip_has_its_class_before_the_completion_has_the_rest_of_the_top_k
         drawer.join(10.0)
         assert not drawer.is_alive(), "the strip waited for the rest of the completion"
         assert len(strip) == 4 and all(m.shape == (80, 96) for m in strip)
+        switch = start(completer.now, explanation, lambda: explanation.drawable(top, 2))  # a layer switch
+        switch.join(10.0)
+        assert not switch.is_alive(), "the layer switch waited for the rest of the completion"
         assert not explanation.stored(second, stages=True), "the pass was still paused"
     finally:
         release.set()
