@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from core.engine import _normalise01, _resize, stage_index
+from core.engine import PRECISIONS, _normalise01, _resize, stage_index
 from core.forward import ReluRule, twin_for
 from core.intake import BadImageError, letterbox_box, model_input_size, read_image, to_model_input
 from core.methods import gradcam
@@ -94,8 +94,12 @@ def explain_frame(
     short_side: int = LIVE_SHORT_SIDE,
     label: bool = True,
     encode: bool = True,
+    precision: str = "float32",
 ) -> LiveFrame:
     """Grad-CAM of ``model`` on one frame, for the top-1 class or the pinned ``class_idx``.
+
+    ``precision`` is "float32" (exact) or "bfloat16" (the fast twin under autocast), as in
+    :func:`core.explain`.
 
     ``frame`` is a decoded picture (an HxWx3 uint8 array as Gradio's webcam gives it, or anything
     :func:`core.read_image` takes). Raises BadImageError for an unusable frame, ValueError for an
@@ -107,8 +111,11 @@ def explain_frame(
     num_classes = len(info.categories)
     if class_idx is not None and not (isinstance(class_idx, (int, np.integer)) and 0 <= class_idx < num_classes):
         raise ValueError(f"class must be an integer from 0 to {num_classes - 1}, not {class_idx!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     picture = frame_picture(frame)
-    twin = twin_for(model, info.input_size)
+    fast = precision == "bfloat16"
+    twin = twin_for(model, info.input_size, fold=fast)
     # The picture the overlay is drawn on is also the picture the network sees (letterboxed into
     # its square for ViT and MaxViT), so the map needs no cropping unless the input is square.
     shown = picture.resize(model_input_size(*picture.size, short_side, 2 * short_side), Image.Resampling.BILINEAR)
@@ -117,14 +124,14 @@ def explain_frame(
 
     closed_form = index == 3 and twin.fc_weight is not None
     if closed_form:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(twin.device.type, dtype=torch.bfloat16, enabled=fast):
             grids, logits = twin.forward(x, ReluRule())
         chosen = _chosen_class(logits, class_idx)
         activations = grids[3].detach()[0].float().cpu()
         gradients = twin.closed_form_layer4_gradient(chosen, activations.shape)
     else:
         x.requires_grad_(True)  # the twin's parameters need no gradient, so the graph starts here
-        with torch.enable_grad():
+        with torch.enable_grad(), torch.autocast(twin.device.type, dtype=torch.bfloat16, enabled=fast):
             grids, logits = twin.forward(x, ReluRule())
             chosen = _chosen_class(logits, class_idx)
             (grad,) = torch.autograd.grad(logits[0, chosen], grids[index])

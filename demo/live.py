@@ -176,8 +176,11 @@ class LiveStreams:
 class LiveView:
     """The Live tab's handlers and the server-side state they share."""
 
-    def __init__(self, shelf: Any, cap: int | None = None, network: Callable[[], ContextManager] | None = None) -> None:
+    def __init__(
+        self, shelf: Any, cap: int | None = None, network: Callable[[], ContextManager] | None = None, precision: str = "float32"
+    ) -> None:
         self.shelf = shelf
+        self.precision = precision  # the page's: bfloat16 where the CPU does it natively
         self.streams = LiveStreams(live_streams() if cap is None else cap)
         # A live frame is a pass someone is watching. Given the page's scheduler (its first_view),
         # frames queue with the explorer's first views and background work yields to them; alone,
@@ -202,7 +205,7 @@ class LiveView:
                 raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
             class_idx = None if pin is None or int(pin) == TOP_1 else int(pin)
             with self._network():
-                result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity))
+                result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity), precision=self.precision)
         except (BadImageError, ModelLoadError, ValueError) as err:
             return notice_frame(str(err)), f"**{err}**"
         except Exception as err:  # noqa: BLE001 - a stream must outlive any one bad frame
@@ -266,13 +269,15 @@ def live_tab(
     explore_image: gr.Image,
     tabs: gr.Tabs,
     network: Callable[[], ContextManager] | None = None,
+    precision: str = "float32",
 ) -> LiveView:
     """The Live tab's contents, built inside the current gr.Tab; returns its handlers.
 
     ``network`` is the gate every live frame's pass goes through (the page's
     ``NetworkScheduler.first_view``); without it, live frames take turns among themselves.
+    ``precision`` is the one every frame is explained in.
     """
-    view = LiveView(shelf, network=network)
+    view = LiveView(shelf, network=network, precision=precision)
     gr.Markdown(texts.LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=view.streams.cap, minutes=TIME_LIMIT_S // 60))
     with gr.Row():
         with gr.Column(scale=1, min_width=300):

@@ -537,7 +537,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                     gr.Markdown(texts.HELP)
                 api_trigger = gr.Button(visible=False)
             with gr.Tab("Live", id="live"):
-                live_tab(demo, explorer.shelf, categories, image, tabs, network=explorer.scheduler.first_view)
+                live_tab(demo, explorer.shelf, categories, image, tabs, network=explorer.scheduler.first_view, precision=DEFAULT_PRECISION)
 
         new_inputs = [image, model, layer, top_k, colormap, opacity, counterfactual, method]
         view_settings = [top_k, colormap, opacity, counterfactual, method]

@@ -26,6 +26,7 @@ from demo import live as live_ui
 from demo.live import LiveStreams, LiveView
 from demo.session import ModelShelf
 from tests.models import assert_untouched, model_state, random_resnet
+from tests.test_precision import CAM_R
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
@@ -96,6 +97,17 @@ def test_pinned_class(resnet18, layer):
     assert not np.allclose(pinned.cam01, top.cam01), "the pinned class has a map of its own"
 
 
+@pytest.mark.parametrize("layer", [4, 2])
+def test_the_fast_precision_is_the_explorers_fast_map(resnet18, layer):
+    frame = live_sized()
+    fast = explain_frame(resnet18, frame, layer, precision="bfloat16")
+    explanation = explain(resnet18, frame, top_k=1, precision="bfloat16")
+    assert fast.class_index == explanation.top_classes[0]
+    np.testing.assert_allclose(fast.cam01, explanation.cam(fast.class_index, layer), atol=1e-3)
+    exact = explain_frame(resnet18, frame, layer, fast.class_index)
+    assert np.corrcoef(fast.cam01.ravel(), exact.cam01.ravel())[0, 1] >= CAM_R
+
+
 def test_a_head_without_closed_form_takes_one_backward_pass():
     torch.manual_seed(0)
     model = torchvision.models.mobilenet_v3_large(weights=None).eval()  # Linear-Hardswish-Linear head
@@ -154,6 +166,8 @@ def test_bad_settings_raise_a_readable_error(resnet18):
         explain_frame(resnet18, camera_frame(), 4, 1000)
     with pytest.raises(ValueError, match="colormap"):
         explain_frame(resnet18, camera_frame(), 4, colormap="rainbow")
+    with pytest.raises(ValueError, match="precision"):
+        explain_frame(resnet18, camera_frame(), 4, precision="float16")
 
 
 def test_the_model_is_left_untouched(resnet18):
