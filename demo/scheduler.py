@@ -36,6 +36,8 @@ from core import Explanation
 CONCURRENCY_ENV = "GRADCAM_NETWORK_CONCURRENCY"
 #: At exit, how long a running background pass may take to finish.
 EXIT_GRACE_S = 60.0
+#: How much lower the CPU priority of background completions is than the page's (in nice steps; 19 is the lowest).
+BACKGROUND_NICE = 10
 
 
 def available_cores() -> int:
@@ -62,6 +64,20 @@ def network_concurrency(environ: dict[str, str] | os._Environ = os.environ, core
             raise ValueError(f"{CONCURRENCY_ENV} must be a positive integer, not {value!r}")
         return slots
     return max(1, (cores if cores is not None else available_cores()) // 4)
+
+
+def background_priority() -> None:
+    """Lower the calling thread's CPU priority by BACKGROUND_NICE steps (Linux: nice is per thread).
+
+    The scheduler keeps a first view from queuing behind a background pass, but a pass already
+    running still shares the cores with it and with the server sending an answer: /explain's
+    own completion, started as its answer left, slowed that answer's delivery. At a lower
+    priority the kernel gives the cores to them first; an idle machine runs the pass at full
+    speed. OpenMP's worker threads, created by this thread's first parallel region, inherit it.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # no thread priorities here: normal priority
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + BACKGROUND_NICE))
 
 
 class InFlight:
@@ -282,6 +298,7 @@ class Completer:
         return False
 
     def _work(self) -> None:
+        background_priority()
         # A worker first waits for a background slot, and only then takes the next job: until
         # then every queued job can still be taken over by a student's switch.
         while True:

@@ -17,7 +17,7 @@ import pytest
 
 from core import explain
 from core.forward import Twin
-from demo.scheduler import CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
+from demo.scheduler import BACKGROUND_NICE, CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
 from tests.models import random_resnet
 from tests.test_engine import smooth_image
 
@@ -265,3 +265,20 @@ def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_r
         release.set()
     assert completer.join(PATIENCE)
     assert all(explanation.stored(c, stages=True, guided=True) for c in explanation.top_classes)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a POSIX feature")
+def test_background_completions_run_at_a_lower_cpu_priority_than_the_page():
+    """The kernel gives the cores to first views and to the server sending answers first."""
+
+    class Recording(FakeExplanation):
+        def complete(self):
+            self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return super().complete()
+
+    page_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    completer = Completer(NetworkScheduler(1))
+    explanation = Recording("background", [])
+    completer.wait(explanation)
+    assert explanation.nice == min(19, page_nice + BACKGROUND_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == page_nice, "the caller's thread keeps its priority"
