@@ -553,6 +553,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 explorer.new_input_steps,
                 new_inputs,
                 [*outputs, predictions, top_class, any_class, status, banner],
+                show_progress_on=outputs,
                 **network,
             ).then(explorer.on_depth, depth_inputs, depth, **strip)
         precision.change(explorer.on_precision, [precision], None, **common).then(
