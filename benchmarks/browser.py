@@ -33,18 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Stat, asset, check_at_most, checkout, loadavg, machine_line, photo, served_app, variant  # noqa: E402
+from common import CHROMIUM, CHROMIUM_FLAGS, Stat, asset, check_at_most, checkout, loadavg, machine_line, photo, served_app, variant  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PANELS = [f"#panel-{n} img" for n in range(5)]
 TIMEOUT_MS = 120_000
 

@@ -33,6 +33,19 @@ os.environ["TQDM_DISABLE"] = "1"  # pytorch-grad-cam's perturbation methods draw
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+#: Debian's Chromium: Playwright drives it, as ``playwright install`` cannot download browsers here.
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, no GPU, and none of the services that would reach the internet.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 ASSETS = ROOT / "assets"
 ASSET_NAMES = ("cheetah.jpg", "lion_and_cheetah.jpg", "tower.jpg", "lion.jpg")
 

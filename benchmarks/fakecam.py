@@ -11,6 +11,7 @@ Shared by tests/test_live.py (loose floors) and benchmarks/live.py (the figures)
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,12 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script, or imported by the tests
+from common import CHROMIUM_FLAGS  # noqa: E402
+
 # The same flags as the explorer's browser test, plus the fake camera.
 BASE_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_FLAGS,
     # A hidden or background page would throttle its timers, and the stream with them.
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Stat, check_at_most, free_port, loadavg, machine_line, photo, served_app  # noqa: E402
+from common import CHROMIUM, ROOT, Stat, check_at_most, free_port, loadavg, machine_line, photo, served_app  # noqa: E402
 from fakecam import (  # noqa: E402
     READOUT,
     choose_option,
@@ -53,7 +53,6 @@ from fakecam import (  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 THREADS = 2
 TARGET_SERVER_MS = {"resnet18": 30.0, "resnet50": 60.0}
 TARGET_FPS = {"resnet18": 8.0, "resnet50": 5.0}

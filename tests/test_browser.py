@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.common import CHROMIUM_FLAGS
 from demo.ui import PANEL_SIDE
 from tests.conftest import require_chromium
 
@@ -17,15 +18,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 EXAMPLE = ROOT / "assets" / "lion_and_cheetah.jpg"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PANELS = [f"#panel-{n} img" for n in range(5)]
 TIMEOUT_MS = 60_000
 

@@ -449,5 +449,5 @@ def test_live_benchmark_smoke_runs():
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     for setting in ("resnet18 layer4", "resnet18 layer3", "resnet50 layer4", "resnet50 layer3"):
-        assert setting + ":" in proc.stdout, proc.stdout
+        assert setting + " float32:" in proc.stdout, proc.stdout
     assert "JPEG q80" in proc.stdout and "WebP q80" in proc.stdout
