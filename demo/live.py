@@ -232,7 +232,7 @@ class LiveView:
         return (
             f"**{fps:.1f} frames/s** · latency ≤ {interval} (one frame in flight) · server {server:.0f} ms a frame "
             f"(network {result.timings_ms['network']:.0f} ms) · **{model_name}** at layer{result.layer} "
-            f"(`{result.stage}`, {how}) · input {width}×{height}{untrained}"
+            f"(`{result.stage}`, {how}) · input {width}×{height} in {self.precision}{untrained}"
         )
 
     def on_pause(self, request: gr.Request = None):

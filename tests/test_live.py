@@ -202,6 +202,7 @@ def test_handler_returns_an_overlay_and_a_readout(view):
         assert decoded.size == (299, 224)
     assert "resnet18" in readout and "layer4" in readout and "closed form" in readout
     assert "untrained" in readout
+    assert "in float32" in readout, "the readout names the precision the frames are explained in"
     overlay, readout = view.on_frame(*frame_args(), request=FakeRequest("a"))
     assert readout == {"__type__": "update"}, "the readout is redrawn twice a second, not every frame"
     pinned, _ = view.on_frame(*frame_args(pin=281), request=FakeRequest("a"))
