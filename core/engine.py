@@ -147,16 +147,9 @@ class Explanation:
         return letterbox_box(*self.image.size, self._twin.fixed_input)
 
     def _to_original(self, maps: Tensor) -> Tensor:
-        """(n, h, w) maps over the model input → (n, H, W) over the original image, bilinear.
-
-        A letterboxed input is first brought to the input's size, then cropped to the image.
-        """
-        if self._twin.fixed_input is None:
-            return _resize(maps, self.size)
+        """(n, h, w) maps over the model input → (n, H, W) over the original image, bilinear."""
         height, width = self.input_tensor.shape[-2:]
-        left, top, box_width, box_height = self.content_box
-        over_input = _resize(maps, (width, height))
-        return _resize(over_input[:, top : top + box_height, left : left + box_width], self.size)
+        return _over_picture(maps, self.size, (width, height), self._twin.fixed_input)
 
     @property
     def num_classes(self) -> int:
@@ -412,6 +405,20 @@ def _resize(maps: Tensor, size: tuple[int, int]) -> Tensor:
     channels_last = maps.float().permute(1, 2, 0).contiguous().numpy()
     resized = cv2.resize(channels_last, (width, height), interpolation=cv2.INTER_LINEAR)
     return torch.from_numpy(resized.reshape(height, width, -1)).permute(2, 0, 1)
+
+
+def _over_picture(maps: Tensor, size: tuple[int, int], input_size: tuple[int, int], fixed_input: int | None) -> Tensor:
+    """(n, h, w) maps over a model input of ``input_size`` (width, height) → (n, H, W) over the
+    picture of ``size`` it was made from, bilinear.
+
+    A letterboxed input (a model with a ``fixed_input`` side) is first brought to the input's
+    size, then cropped to the picture.
+    """
+    if fixed_input is None:
+        return _resize(maps, size)
+    left, top, box_width, box_height = letterbox_box(*size, fixed_input)
+    over_input = _resize(maps, input_size)
+    return _resize(over_input[:, top : top + box_height, left : left + box_width], size)
 
 
 def _normalise01(cam: Tensor) -> Tensor:

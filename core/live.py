@@ -32,9 +32,9 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from core.engine import PRECISIONS, _normalise01, _resize, stage_index
+from core.engine import PRECISIONS, _normalise01, _over_picture, stage_index
 from core.forward import ReluRule, twin_for
-from core.intake import BadImageError, letterbox_box, model_input_size, read_image, to_model_input
+from core.intake import BadImageError, model_input_size, read_image, to_model_input
 from core.methods import gradcam
 from core.render import DEFAULT_COLORMAP, encode_jpeg, label_bar, overlay, text_card
 from core.weights import model_info
@@ -142,7 +142,8 @@ def explain_frame(
     networked = time.perf_counter()
 
     cam_raw = torch.nan_to_num(gradcam(activations, gradients), nan=0.0, posinf=0.0, neginf=0.0)
-    cam01 = _normalise01(_over_picture(cam_raw, shown.size, x, twin.fixed_input)).numpy()
+    input_size = (int(x.shape[-1]), int(x.shape[-2]))
+    cam01 = _normalise01(_over_picture(cam_raw[None], shown.size, input_size, twin.fixed_input)[0]).numpy()
     mapped = time.perf_counter()
 
     label_name = info.categories[chosen]
@@ -168,7 +169,7 @@ def explain_frame(
         layer=index + 1,
         stage=twin.stages[index],
         closed_form=closed_form,
-        input_size=(int(x.shape[-1]), int(x.shape[-2])),
+        input_size=input_size,
         jpeg=jpeg,
         timings_ms={k: v * 1e3 for k, v in timings.items()},
     )
@@ -189,17 +190,3 @@ def notice_frame(message: str, size: tuple[int, int] = (LIVE_MAX_LONG_SIDE * 2 /
 
 def _chosen_class(logits: Tensor, class_idx: int | None) -> int:
     return int(logits.detach()[0].argmax()) if class_idx is None else int(class_idx)
-
-
-def _over_picture(cam_raw: Tensor, size: tuple[int, int], x: Tensor, fixed_input: int | None) -> Tensor:
-    """The (h, w) map over the input, bilinearly resized to the picture's (width, height).
-
-    A letterboxed input is first brought to the input's size and cropped to the picture, as
-    ``Explanation.cam`` does.
-    """
-    if fixed_input is None:
-        return _resize(cam_raw[None], size)[0]
-    height, width = x.shape[-2:]
-    left, top, box_width, box_height = letterbox_box(*size, fixed_input)
-    over_input = _resize(cam_raw[None], (width, height))[:, top : top + box_height, left : left + box_width]
-    return _resize(over_input, size)[0]
