@@ -20,13 +20,14 @@ What speeds the stream up, measured with a fake camera in Chromium (see benchmar
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
 import numpy as np
@@ -108,6 +109,7 @@ class Viewer:
     """One browser session's live stream: its last frame, its rate, and whether it is paused."""
 
     last_seen: float = 0.0
+    in_flight: bool = False  # a frame of this viewer is being explained
     last_frame: np.ndarray | None = None
     paused: bool = False
     served: deque = field(default_factory=lambda: deque(maxlen=64))  # completion times
@@ -151,6 +153,18 @@ class LiveStreams:
             viewer.last_seen = now
             return viewer
 
+    @contextlib.contextmanager
+    def serving(self, viewer: Viewer) -> Iterator[None]:
+        """A frame in flight: its viewer is not silent, however long the pass takes (a twin being
+        built on a loaded machine took longer than IDLE_S, and the stream lost its place)."""
+        viewer.in_flight = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                viewer.in_flight = False
+                viewer.last_seen = self._clock()
+
     def get(self, session: str) -> Viewer | None:
         with self._lock:
             return self._viewers.get(session)
@@ -164,12 +178,12 @@ class LiveStreams:
             return self._active(self._clock())
 
     def _active(self, now: float) -> int:
-        return sum(now - v.last_seen <= self.idle_s for v in self._viewers.values())
+        return sum(v.in_flight or now - v.last_seen <= self.idle_s for v in self._viewers.values())
 
     def _forget_idle(self, now: float) -> None:
         # A paused viewer keeps its frame (the Explore tab may still want it) for a while longer.
         for session, viewer in list(self._viewers.items()):
-            if now - viewer.last_seen > (60 * self.idle_s if viewer.paused else self.idle_s):
+            if not viewer.in_flight and now - viewer.last_seen > (60 * self.idle_s if viewer.paused else self.idle_s):
                 del self._viewers[session]
 
 
@@ -204,7 +218,7 @@ class LiveView:
             if model is None:
                 raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
             class_idx = None if pin is None or int(pin) == TOP_1 else int(pin)
-            with self._network():
+            with self.streams.serving(viewer), self._network():
                 result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity), precision=self.precision)
         except (BadImageError, ModelLoadError, ValueError) as err:
             return notice_frame(str(err)), f"**{err}**"

@@ -260,6 +260,21 @@ def test_streams_that_go_quiet_give_their_place_up():
     assert streams.active() == 1
 
 
+def test_a_stream_whose_frame_is_slow_keeps_its_place():
+    """A pass longer than the idle time (a twin built on a loaded machine) is not a silent viewer."""
+    now = [0.0]
+    streams = LiveStreams(cap=1, idle_s=5.0, clock=lambda: now[0])
+    viewer = streams.admit("a")
+    with streams.serving(viewer):
+        now[0] = 12.0
+        assert streams.admit("b") is None, "its frame is still being explained"
+    assert streams.get("a") is viewer
+    now[0] = 16.0
+    assert streams.admit("b") is None, "the slow frame's end counts as a sign of life"
+    now[0] = 17.5
+    assert streams.admit("b") is not None
+
+
 def test_live_stream_cap_from_the_environment():
     assert live_ui.live_streams({}) == live_ui.DEFAULT_LIVE_STREAMS
     assert live_ui.live_streams({"GRADCAM_LIVE_STREAMS": "5"}) == 5
