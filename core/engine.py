@@ -27,10 +27,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
@@ -49,6 +47,7 @@ from core.methods import (
     linear_head_drops,
     scorecam,
 )
+from core.resample import resize
 from core.weights import ModelInfo, model_info
 
 
@@ -139,6 +138,11 @@ class Explanation:
         return self._twin.relus > 0
 
     @property
+    def letterboxed(self) -> bool:
+        """Whether the model saw the picture letterboxed into its one square input size (ViT, MaxViT)."""
+        return self._twin.fixed_input is not None
+
+    @property
     def content_box(self) -> tuple[int, int, int, int]:
         """(left, top, width, height) of the image inside the model input: all of it unless letterboxed."""
         height, width = self.input_tensor.shape[-2:]
@@ -146,10 +150,12 @@ class Explanation:
             return 0, 0, width, height
         return letterbox_box(*self.image.size, self._twin.fixed_input)
 
-    def _to_original(self, maps: Tensor) -> Tensor:
-        """(n, h, w) maps over the model input → (n, H, W) over the original image, bilinear."""
+    def _to_picture(self, maps: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """(n, h, w) maps over the model input → (n, H, W) over the picture, bilinear, at ``size``
+        (width, height; the original's by default: a smaller one is the page's display size)."""
         height, width = self.input_tensor.shape[-2:]
-        return _over_picture(maps, self.size, (width, height), self._twin.fixed_input)
+        box = self.content_box if self.letterboxed else None
+        return _over_picture(maps, size or self.size, (width, height), box)
 
     @property
     def num_classes(self) -> int:
@@ -206,9 +212,9 @@ class Explanation:
             ]
             if not lazy:
                 return self.top_classes, self.top_classes
-            # A first view shows layer4 (closed form, no backward) and the top class's guided map.
-            plain = [] if self._twin.fc_weight is not None else self.top_classes[:1]
-            return plain, self.top_classes[:1]
+            # A first view holds the top class at every stage (the page draws any layer and the
+            # strip from it at once) and its guided map; the rest of the top-k comes later.
+            return self.top_classes[:1], self.top_classes[:1]
 
         with self._lock:
             self._run_pass(select)
@@ -296,6 +302,7 @@ class Explanation:
         counterfactual: bool = False,
         method: str = "gradcam",
         channels: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> np.ndarray:
         """The class activation map of ``method`` (one of :data:`core.methods.METHODS`) for the class at the stage.
 
@@ -304,12 +311,14 @@ class Explanation:
         all-zero map stays zero. counterfactual=True uses −∂y_c/∂A: where the image argues
         against the class; only gradient methods have one. ``channels`` caps the channels that
         Score-CAM and Ablation-CAM perturb (defaults: ``SCORECAM_CHANNELS``,
-        ``ABLATION_CHANNELS``); their maps are computed once and cached.
+        ``ABLATION_CHANNELS``); their maps are computed once and cached. ``size`` (width, height)
+        upsamples straight to a display size instead of the original's: the page draws its maps
+        that way from the raw grid, so the server's display panels do too.
         """
         cam_raw = self._raw_cam(class_idx, stage_index(layer), method, counterfactual, channels)
         if raw:
             return cam_raw.numpy().astype(np.float32, copy=False)
-        return _normalise01(self._to_original(cam_raw[None])[0]).numpy()
+        return _normalise01(self._to_picture(cam_raw[None], size)[0]).numpy().astype(np.float32)
 
     def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
         if method not in METHODS:
@@ -368,7 +377,7 @@ class Explanation:
         def compute() -> Faithfulness:
             cam_raw = self._raw_cam(class_idx, index, method, False, None)
             height, width = self.input_tensor.shape[-2:]
-            saliency = _normalise01(_resize(cam_raw[None], (width, height))[0])
+            saliency = _normalise01(_resize(cam_raw[None], (width, height))[0]).float()
             twin = self._twin
             probabilities = lambda batch: torch.softmax(twin.logits(batch).double(), dim=1)[:, class_idx]  # noqa: E731
             return evaluate(self.input_tensor, saliency, probabilities, steps)
@@ -378,7 +387,7 @@ class Explanation:
     def guided_backprop(self, class_idx: int) -> np.ndarray:
         """∂y_c/∂(input tensor) under the guided ReLU rule, float32 (H, W, 3) at the original size."""
         entry = self._ensure(class_idx, guided=True)
-        return self._to_original(entry.guided).permute(1, 2, 0).contiguous().numpy()
+        return self._to_picture(entry.guided).permute(1, 2, 0).numpy().astype(np.float32)
 
     def guided_gradcam(
         self, class_idx: int, layer: int | str = 4, *, counterfactual: bool = False, method: str = "gradcam"
@@ -393,30 +402,21 @@ def _is_positive_int(value: Any) -> bool:
 
 
 def _resize(maps: Tensor, size: tuple[int, int]) -> Tensor:
-    """(n, h, w) → (n, H, W) bilinear (half-pixel centres), antialiased when shrinking (tiny originals)."""
-    width, height = size
-    if maps.shape[-2:] == (height, width):
-        return maps.float()
-    if height < maps.shape[-2] or width < maps.shape[-1]:
-        return F.interpolate(maps[None].float(), size=(height, width), mode="bilinear", align_corners=False, antialias=True)[0]
-    # OpenCV's bilinear has torch's weights (align_corners=False) and runs on the calling thread:
-    # torch's small upsampling op waits for an OpenMP thread, 23 ms instead of 1 when the other
-    # core is busy, as it is with several students.
-    channels_last = maps.float().permute(1, 2, 0).contiguous().numpy()
-    resized = cv2.resize(channels_last, (width, height), interpolation=cv2.INTER_LINEAR)
-    return torch.from_numpy(resized.reshape(height, width, -1)).permute(2, 0, 1)
+    """(n, h, w) → (n, H, W) float64, bilinear with half-pixel centres, antialiased when shrinking
+    (tiny originals): :func:`core.resample.resize`, which the page repeats bit for bit."""
+    return torch.from_numpy(resize(maps.detach().cpu().numpy(), size))
 
 
-def _over_picture(maps: Tensor, size: tuple[int, int], input_size: tuple[int, int], fixed_input: int | None) -> Tensor:
+def _over_picture(maps: Tensor, size: tuple[int, int], input_size: tuple[int, int], box: tuple[int, int, int, int] | None) -> Tensor:
     """(n, h, w) maps over a model input of ``input_size`` (width, height) → (n, H, W) over the
-    picture of ``size`` it was made from, bilinear.
+    picture it was made from, bilinear, at ``size`` (width, height).
 
-    A letterboxed input (a model with a ``fixed_input`` side) is first brought to the input's
-    size, then cropped to the picture.
+    A letterboxed input (``box``: the picture's (left, top, width, height) inside it) is first
+    brought to the input's size, then cropped to the picture.
     """
-    if fixed_input is None:
+    if box is None:
         return _resize(maps, size)
-    left, top, box_width, box_height = letterbox_box(*size, fixed_input)
+    left, top, box_width, box_height = box
     over_input = _resize(maps, input_size)
     return _resize(over_input[:, top : top + box_height, left : left + box_width], size)
 

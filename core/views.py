@@ -61,6 +61,16 @@ def _fit(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(array, size, interpolation=cv2.INTER_AREA)
 
 
+def display_original(explanation: Explanation, size: tuple[int, int]) -> np.ndarray:
+    """The explained picture at (width, height), as every panel at that size shows it."""
+    return _fit(as_rgb_array(explanation.image), size)
+
+
+def display_guided(explanation: Explanation, class_idx: int, size: tuple[int, int]) -> np.ndarray:
+    """The class's guided backprop, float32 (height, width, 3), at (width, height)."""
+    return _fit(explanation.guided_backprop(class_idx), size)
+
+
 def cam_pictures(
     explanation: Explanation,
     class_idx: int,
@@ -78,14 +88,14 @@ def cam_pictures(
     step and the encoding after it then touches a fraction of the pixels.
     """
     size = display_size(explanation, max_side)
-    cam01 = _fit(explanation.cam(class_idx, layer, counterfactual=counterfactual, method=method), size)
-    original = _fit(as_rgb_array(explanation.image), size)
+    cam01 = explanation.cam(class_idx, layer, counterfactual=counterfactual, method=method, size=size)
+    original = display_original(explanation, size)
     return CamPictures(original, heatmap(cam01, colormap), overlay(original, cam01, colormap, opacity), cam01)
 
 
 def guided_pictures(explanation: Explanation, class_idx: int, cam01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Guided backprop and Guided Grad-CAM, at the size of ``cam01`` (from :func:`cam_pictures`)."""
-    guided = _fit(explanation.guided_backprop(class_idx), cam01.shape[1::-1])
+    guided = display_guided(explanation, class_idx, cam01.shape[1::-1])
     # Explanation.guided_gradcam's product, from the map and gradient already in hand:
     # calling it would upsample both again on every switch.
     return gradient_image(guided), gradient_image(guided * cam01[..., None])
@@ -121,9 +131,9 @@ def layer_overlays(
     """The overlay at layer1..layer4, each captioned with the module and grid behind it
     (e.g. "layer3 · features.5 · 14×14"): how the map sharpens or spreads with depth, at one glance."""
     size = display_size(explanation, max_side)
-    original = _fit(as_rgb_array(explanation.image), size)
+    original = display_original(explanation, size)
     return [
-        (f"{stage} · {label}", overlay(original, _fit(explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method), size), colormap, opacity))
+        (f"{stage} · {label}", overlay(original, explanation.cam(class_idx, stage, counterfactual=counterfactual, method=method, size=size), colormap, opacity))
         for stage, label in zip(STAGES, explanation.stage_labels)
     ]
 

@@ -38,6 +38,7 @@ from core.live import LIVE_SHORT_SIDE, explain_frame, notice_frame
 from core.render import encode_jpeg
 from core.weights import model_info
 from demo import texts
+from demo.common import session_of
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class LiveView:
 
     def on_frame(self, frame, model_name, layer, pin, colormap, opacity, request: gr.Request = None):
         """One webcam frame in, one overlay and (twice a second) the readout out. Never raises."""
-        session = _session(request)
+        session = session_of(request)
         viewer = self.streams.admit(session)
         if viewer is None:
             time.sleep(SLOW_ANSWER_S)
@@ -251,7 +252,7 @@ class LiveView:
 
     def on_pause(self, request: gr.Request = None):
         """Freezes the live view and hands its last frame to the Explore tab's image."""
-        viewer = self.streams.get(_session(request))
+        viewer = self.streams.get(session_of(request))
         if viewer is None or viewer.last_frame is None:
             gr.Warning(texts.LIVE_NOTHING_TO_PAUSE)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -259,21 +260,17 @@ class LiveView:
         return viewer.last_frame, gr.Tabs(selected="explore"), gr.Button(visible=False), gr.Button(visible=True)
 
     def on_resume(self, request: gr.Request = None):
-        viewer = self.streams.get(_session(request))
+        viewer = self.streams.get(session_of(request))
         if viewer is not None:
             viewer.paused = False
         return gr.Button(visible=True), gr.Button(visible=False)
 
     def on_unload(self, request: gr.Request) -> None:
-        self.streams.drop(_session(request))
+        self.streams.drop(session_of(request))
 
 
 def _one_at_a_time(lock: threading.Lock) -> Callable[[], ContextManager]:
     return lambda: lock
-
-
-def _session(request: gr.Request | None) -> str:
-    return (request.session_hash if request is not None else None) or "direct-call"
 
 
 def live_tab(

@@ -21,7 +21,9 @@ from core.handout import PRINTABLE_COLORMAPS, handout, handout_bytes
 from core.methods import PERTURBATION_METHODS
 from core.sanity import METHOD_TITLES, SanityResult, sanity_check, sanity_grid
 from demo import texts
-from demo.ui import DEFAULT_MODEL, NETWORK_CONCURRENCY, Explorer, _session, _user_errors, cache_file, model_choices, png_file
+from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, model_choices, session_of, user_errors
+from demo.explore import Explorer
+from demo.files import cache_file, png_file
 
 #: Compare at most this many models at once: each costs a pass and an entry in the session cache.
 MAX_COMPARED = 3
@@ -54,10 +56,10 @@ class TeachingTools:
     def _class(self, explanation, class_idx) -> int:
         return explanation.top_classes[0] if class_idx is None else int(class_idx)
 
-    @_user_errors
+    @user_errors
     def on_sanity(self, image, model_name, layer, class_idx, top_k, request: gr.Request = None, progress=gr.Progress()):
         """The cascading randomisation of a private copy: grid, curves and a plain-words summary."""
-        explanation = self.explorer.explanation(image, model_name, top_k, _session(request), progress)
+        explanation = self.explorer.explanation(image, model_name, top_k, session_of(request), progress)
         c = self._class(explanation, class_idx)
         model = self.explorer.shelf.get(model_name)
         # Seven passes: other students' first views go first.
@@ -67,13 +69,13 @@ class TeachingTools:
         rank, ssim = sanity_curves(result)
         return grid, rank, ssim, sanity_summary(result, trained=explanation.info.trained)
 
-    @_user_errors
+    @user_errors
     def on_compare_models(self, image, model_name, chosen, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
         """The same class, matched by index, at each chosen model's layer4."""
         chosen = sorted(set(chosen or []), key=list(MODELS).index)  # the dropdown's order, whatever the clicks
         if not 2 <= len(chosen) <= MAX_COMPARED:
             raise ValueError(f"choose two or three models to compare (you chose {len(chosen)})")
-        session = _session(request)
+        session = session_of(request)
         main = self.explorer.explanation(image, model_name, top_k, session)
         c = self._class(main, class_idx)
         explanations = []
@@ -96,10 +98,10 @@ class TeachingTools:
         ]
         return gr.Gallery(value=tiles, columns=len(tiles)), "\n".join(rows)
 
-    @_user_errors
+    @user_errors
     def on_handout(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method, colours, file_format, request: gr.Request = None):
         """The current view as one printable page, PNG or PDF."""
-        explanation = self.explorer.explanation(image, model_name, top_k, _session(request))
+        explanation = self.explorer.explanation(image, model_name, top_k, session_of(request))
         c = self._class(explanation, class_idx)
         self.explorer.ready(explanation, c, 1)  # the page shows every layer
         colormap = colormap if colours == AS_ON_THE_PAGE else colours

@@ -1,0 +1,106 @@
+"""What every feature of the page shares: its sizes and limits, the session id, the one place
+where core's typed errors become messages in the browser, and the model and example choices."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import os
+from typing import Callable, Iterable
+
+import gradio as gr
+
+from core import BadImageError, ModelLoadError, native_bfloat16
+from core.methods import METHOD_INFO
+from core.weights import MODEL_FAMILIES, MODELS
+from demo.scheduler import HANDLERS, network_concurrency
+
+DEFAULT_MODEL = "resnet50"
+#: Uploads are explained and shown at most this large: the model sees ≤448 px anyway.
+DISPLAY_SIDE = 640
+#: The page draws its panels and strip this large (a panel is ~260 CSS px high): a third of the
+#: pixels of a 640 px panel to compute, send and draw. The API and the "full resolution" button
+#: give DISPLAY_SIDE.
+PANEL_SIDE = 384
+MAX_TOP_K = 10
+#: Network passes at once: 1 on a 2-vCPU Space (one pass saturates both), one per 4 cores beyond,
+#: or $GRADCAM_NETWORK_CONCURRENCY (see demo.scheduler).
+NETWORK_CONCURRENCY = network_concurrency()
+#: Events that may run the network enter their handler this many at a time; the scheduler, not
+#: Gradio's queue, then orders their passes, so it sees every waiting first view.
+NETWORK_EVENTS = 8 * NETWORK_CONCURRENCY
+#: Server-side pictures from a cached Explanation (downloads, the API) are cheap numpy and PNG work.
+RENDER_CONCURRENCY = 4
+#: Events that mostly wait for a background completion (the rest of the top-k for the page).
+WAITING_EVENTS = 16
+
+#: The page's maps: bfloat16 where the hardware does it natively (faster; every map r ≥ 0.998 against
+#: float32, see core.engine), exact float32 otherwise. "More controls" switches it per session.
+DEFAULT_PRECISION = "bfloat16" if native_bfloat16() else "float32"
+PRECISION_NAMES = {"bfloat16": "fast (bfloat16)", "float32": "exact (float32)"}
+
+
+def user_errors(handler: Callable) -> Callable:
+    """The one place where core's typed errors become messages in the browser."""
+
+    @contextlib.contextmanager
+    def translated():
+        try:
+            with HANDLERS():  # counted, so that the process lets it end before exiting
+                yield
+        except (BadImageError, ModelLoadError) as err:
+            raise gr.Error(str(err), title="Cannot explain this") from err
+        except ValueError as err:
+            raise gr.Error(f"Invalid request: {err}") from err
+
+    if inspect.isgeneratorfunction(handler):  # Gradio streams a generator's yields: wrap it as one
+
+        @functools.wraps(handler)
+        def streamed(*args, **kwargs):
+            with translated():
+                yield from handler(*args, **kwargs)
+
+        return streamed
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        with translated():
+            return handler(*args, **kwargs)
+
+    return wrapped
+
+
+def last_values(steps: Iterable[list]) -> list:
+    """What a streamed handler leaves on the page: per output, its last value (gr.skip() keeps one)."""
+    final: list = []
+    for step in steps:
+        if not final:
+            final = list(step)
+            continue
+        for n, value in enumerate(step):
+            if isinstance(value, dict) and value.get("__type__") == "update" and isinstance(final[n], dict):
+                final[n] = {**final[n], **value}
+            elif not (isinstance(value, dict) and value == gr.skip()):
+                final[n] = value
+    return final
+
+
+def session_of(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or "direct-call"
+
+
+def method_name(method: str) -> str:
+    """The method's display name, e.g. "Grad-CAM++", from the first words of its description."""
+    return METHOD_INFO[method].split(":")[0]
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """The dropdown's entries, each labelled with its family, e.g. "vit_b_16 · Vision Transformer"."""
+    return [(f"{name} · {MODEL_FAMILIES[name]}", name) for name in MODELS]
+
+
+def example_paths() -> list[list[str]]:
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".jpeg", ".png", ".webp")))
+    return [[os.path.join(folder, n)] for n in names]

@@ -1,0 +1,313 @@
+"""The Explore tab: explain once on the server, then the page draws every view itself.
+
+A new image, model, top-k, precision or method goes to the server, which answers with a payload
+(core.payload) that the viewer (demo/viewer.js) draws. Layer, class, opacity, colormap and the
+counterfactual are then drawn in the page with no request. The rest of the top-k follows in a
+second event as the background completion stores it, class by class. The full-resolution
+download, the teaching tools and the /explain endpoint stay server-rendered (core.views).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+import pandas as pd
+
+from core import METHODS, MODELS, PRECISIONS, BadImageError, Explanation, describe_stages, explain, read_image
+from core.methods import PERTURBATION_METHODS
+from core.payload import classes_piece, first_view, method_classes
+from core.views import PANEL_TITLES, cam_pictures, display_size, guided_pictures, method_comparison
+from demo import texts
+from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_NAMES, method_name, session_of, user_errors
+from demo.files import cache_file, png_file
+from demo.scheduler import Completer, NetworkScheduler
+from demo.session import ExplanationCache, ModelShelf, image_digest
+
+try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
+    import spaces
+
+    _on_gpu: Callable[[Callable], Callable] = spaces.GPU
+except ImportError:
+
+    def _on_gpu(fn: Callable) -> Callable:
+        return fn
+
+
+@_on_gpu
+def _explain_on_device(model, picture, top_k: int, precision: str) -> Explanation:
+    return explain(model, picture, top_k=top_k, lazy=True, precision=precision)
+
+
+def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
+    return [(f"{p.label} · {p.probability:.1%}", p.index) for p in explanation.predictions]
+
+
+class Explorer:
+    """The Explore tab's event handlers and the server-side state they share."""
+
+    def __init__(self, weights: str = "imagenet") -> None:
+        self.shelf = ModelShelf(weights)
+        self.cache = ExplanationCache()
+        self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
+        self.completer = Completer(self.scheduler)
+        self._precisions: dict[str, str] = {}  # per session, when it differs from DEFAULT_PRECISION
+
+    def precision(self, session: str) -> str:
+        return self._precisions.get(session, DEFAULT_PRECISION)
+
+    def on_precision(self, precision: str, request: gr.Request = None) -> None:
+        """The session's maps from now on; the chained new-input event then redraws the page."""
+        if precision not in PRECISIONS:
+            raise gr.Error(f"Invalid request: precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self._precisions[session_of(request)] = precision
+
+    # ----- getting an Explanation -------------------------------------------------------
+
+    def key(self, image: str | None, model_name: str, top_k: int, session: str) -> tuple[str, str, int, str]:
+        """What names an explanation: the upload's content, the model, the top-k and the precision."""
+        if not image:
+            raise BadImageError("Upload an image first (or click one of the examples).")
+        if model_name not in MODELS:
+            raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+        try:
+            return image_digest(image), model_name, int(top_k), self.precision(session)
+        except OSError as err:
+            raise BadImageError(f"The upload could not be read ({err.strerror or err}). Please upload it again.") from err
+
+    def explanation(self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None) -> Explanation:
+        key = self.key(image, model_name, top_k, session)
+        found = self.cache.get(session, key)
+        if found is not None:
+            return found
+        if progress is not None:
+            progress(0.1, desc=f"Loading {model_name}…")
+        model = self.shelf.get(model_name)
+        if progress is not None:
+            progress(0.5, desc="Running the network…")
+        # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
+        picture = read_image(image, max_side=DISPLAY_SIDE)
+        with self.scheduler.first_view():
+            explanation = _explain_on_device(model, picture, int(top_k), key[3])
+        self.cache.put(session, key, explanation)
+        return explanation
+
+    def ready(self, explanation: Explanation, class_idx: int, layer: int) -> Explanation:
+        """Makes sure a view of (class, layer) runs no pass of its own outside the scheduler.
+
+        The lazy first pass holds the top class. Any other top-k class needs the whole top-k,
+        which is what the background completion computes: if it has not started yet, the request
+        takes it over at first-view priority; if it is running, the request waits only until it
+        has stored the class. A class outside the top-k costs one pass of its own, also at
+        first-view priority.
+        """
+        if explanation.drawable(class_idx, layer):
+            return explanation
+        if class_idx in explanation.top_classes:
+            self.completer.now(explanation, until=lambda: explanation.drawable(class_idx, layer))
+        else:
+            self.completer.settle(explanation)  # a running completion holds the Explanation's lock
+            with self.scheduler.first_view():
+                explanation.gradients(class_idx, 1)  # one pass brings its stage and guided gradients
+                explanation.guided_backprop(class_idx)
+        return explanation
+
+    # ----- what the page shows ----------------------------------------------------------
+
+    def status(self, explanation: Explanation, model_name: str, seconds: float | None = None) -> str:
+        info = explanation.info
+        height, width = explanation.input_tensor.shape[-2:]
+        timing = f" · {seconds * 1000:.0f} ms" if seconds is not None else ""
+        trained = "" if info.trained else " · ⚠️ **untrained: predictions are meaningless**"
+        rule = "" if explanation.has_relu else f"\n\n{texts.NO_RELU}"
+        precision = PRECISION_NAMES.get(explanation.precision, explanation.precision)
+        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height} · maps in {precision}{timing}{rule}"
+
+    def banner(self, model_name: str) -> dict:
+        reason = self.shelf.fallback_reason(model_name)
+        if reason is None and self.shelf.weights != "random":
+            return gr.update(visible=False, value="")
+        reason = reason or "The app was started with random weights (GRADCAM_WEIGHTS=random)."
+        return gr.update(visible=True, value=texts.UNTRAINED_BANNER.format(model=model_name, reason=reason))
+
+    @staticmethod
+    def confidences(explanation: Explanation) -> dict[str, float]:
+        return {p.label: p.probability for p in explanation.predictions}
+
+    def predictions(self, explanation: Explanation) -> dict:
+        heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
+        return gr.update(value=self.confidences(explanation), label=heading)
+
+    @staticmethod
+    def payload_key(key: tuple) -> str:
+        """The payload's name for an explanation: pieces with the same name add to what the page holds."""
+        return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+
+    def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str, *, first: bool = False) -> dict[str, Any]:
+        """The maps of ``classes`` for the page to draw; ``first`` adds the picture and predictions."""
+        size = display_size(explanation, PANEL_SIDE)
+        for c in classes:
+            self.ready(explanation, c, 1)
+        pack = first_view if first else classes_piece
+        # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
+        with self.scheduler.background() if method in PERTURBATION_METHODS else contextlib.nullcontext():
+            payload = pack(explanation, self.payload_key(key), classes, method, size)
+        if first:
+            payload["model"] = key[1]
+        return payload
+
+    def view_steps(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> Iterator[list[str]]:
+        """The five panels as server-rendered files at full (display-capped) resolution, in two steps."""
+        self.ready(explanation, class_idx, layer)
+        slow = method in PERTURBATION_METHODS
+        with self.scheduler.background() if slow else contextlib.nullcontext():
+            first = cam_pictures(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
+        yield [png_file(picture) for picture in first[:3]]
+        yield [png_file(picture) for picture in guided_pictures(explanation, class_idx, first.cam01)]
+
+    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
+        return [path for step in self.view_steps(explanation, class_idx, layer, colormap, opacity, counterfactual, method) for path in step]
+
+    # ----- events -----------------------------------------------------------------------
+
+    @user_errors
+    def on_new_input(self, image, model_name, top_k, method="gradcam", request: gr.Request = None, progress=gr.Progress()) -> list:
+        """A new image, model, top-k or precision: one network pass, and the top class for the page to draw.
+
+        The rest of the top-k is completed in the background (on_rest sends it on)."""
+        if not image:
+            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
+        started = time.perf_counter()
+        session = session_of(request)
+        explanation = self.explanation(image, model_name, top_k, session, progress)
+        try:
+            top = explanation.top_classes[0]
+            key = self.key(image, model_name, top_k, session)
+            payload = self.payload(explanation, key, method_classes(explanation, method, top)[:1], method, first=True)
+            return [
+                payload,
+                self.predictions(explanation),
+                gr.update(choices=class_choices(explanation), value=top),
+                top,
+                self.status(explanation, model_name, time.perf_counter() - started),
+                self.banner(model_name),
+            ]
+        finally:
+            self.completer.submit(explanation)  # the whole top-k in the background
+
+    @user_errors
+    def on_rest(self, image, model_name, top_k, method="gradcam", request: gr.Request = None) -> Iterator[dict]:
+        """The other top-k classes, each sent as soon as the background completion has stored it."""
+        if not image or method in PERTURBATION_METHODS:
+            yield gr.skip()
+            return
+        session = session_of(request)
+        explanation = self.explanation(image, model_name, top_k, session)
+        key = self.key(image, model_name, top_k, session)
+        for c in explanation.top_classes[1:]:
+            self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
+            yield self.payload(explanation, key, [c], method)
+
+    @user_errors
+    def on_method(self, image, model_name, top_k, method, class_idx, request: gr.Request = None) -> Iterator[dict]:
+        """Another CAM method: the maps of the class on screen first, then of the rest of the top-k."""
+        if not image:
+            yield gr.skip()
+            return
+        session = session_of(request)
+        explanation = self.explanation(image, model_name, top_k, session)
+        key = self.key(image, model_name, top_k, session)
+        selected = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        classes = method_classes(explanation, method, selected)
+        yield self.payload(explanation, key, [selected], method)
+        for c in classes:
+            if c != selected:
+                yield self.payload(explanation, key, [c], method)
+
+    @user_errors
+    def on_need(self, image, model_name, top_k, evt: gr.SelectData, request: gr.Request = None) -> dict:
+        """Maps the page cannot expect otherwise (a class outside the top-k, or a perturbation
+        method's other class), asked for by the viewer itself."""
+        method = evt.value if evt.value in METHODS else "gradcam"
+        session = session_of(request)
+        explanation = self.explanation(image, model_name, top_k, session)
+        class_idx = int(evt.index)
+        return self.payload(explanation, self.key(image, model_name, top_k, session), [class_idx], method)
+
+    @user_errors
+    def on_full_size(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None) -> dict:
+        """The five panels at the upload's full (display-capped) resolution, as PNG files to download."""
+        explanation = self.explanation(image, model_name, top_k, session_of(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        label = explanation.info.categories[class_idx].replace(" ", "_").replace("/", "_")
+        pictures = self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method)
+        names = [f"{n}-{title.lower().replace(' ', '-')}-{label}-layer{int(layer)}" for n, title in enumerate(PANEL_TITLES, start=1)]
+        files = [cache_file(Path(path).read_bytes(), f"{name}.png") for path, name in zip(pictures, names)]
+        return gr.update(value=files, visible=True)
+
+    @user_errors
+    def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
+        """Every method side by side for the class and layer, scored by deletion and insertion."""
+        explanation = self.explanation(image, model_name, top_k, session_of(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        done = []
+
+        def report(method: str) -> None:
+            progress(len(done) / len(METHODS), desc=f"{method_name(method)}…")
+            done.append(method)
+
+        with self.scheduler.background():  # many passes: other students' first views go first
+            views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
+        tiles = [
+            (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
+            for v in views
+        ]
+        rows = [
+            "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |",
+            "|---|---|---|---|",
+            *(
+                f"| {method_name(v.method)} | {v.faithfulness.deletion_auc:.3f} | {v.faithfulness.insertion_auc:.3f} | {v.faithfulness.average_drop:.1%} |"
+                for v in views
+            ),
+        ]
+        label = explanation.info.categories[class_idx]
+        heading = f"**{label}** at layer{int(layer)}: a lower deletion and a higher insertion area mean a more faithful map."
+        return tiles, heading + "\n\n" + "\n".join(rows), _curves(views, "deletion"), _curves(views, "insertion")
+
+    @user_errors
+    def api_explain(self, image, model_name, layer, class_idx, top_k, request: gr.Request = None):
+        """The documented /explain endpoint."""
+        started = time.perf_counter()
+        explanation = self.explanation(image, model_name, top_k, session_of(request))
+        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
+        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
+        status = self.status(explanation, model_name, time.perf_counter() - started)
+        self.completer.submit(explanation)  # as the page does: the next layer or class is a cache hit
+        return [*pictures, self.confidences(explanation), status]
+
+    def layer_info(self, model_name: str) -> dict:
+        """The slider's info line names the module and grid behind each position, for this model."""
+        if model_name not in MODELS:
+            return gr.update()
+        stages = describe_stages(self.shelf.get(model_name))
+        positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
+        return gr.update(info=f"shallow, sharp (1) → deep, class-discriminative (4): {positions}")
+
+    def on_unload(self, request: gr.Request) -> None:
+        self.cache.drop_session(session_of(request))
+        self._precisions.pop(session_of(request), None)
+
+
+def _curves(views, curve: str) -> pd.DataFrame:
+    """One long table of a curve for every method, as gr.LinePlot draws it."""
+    return pd.DataFrame(
+        [
+            {"fraction of pixels": f, "class probability": p, "method": method_name(v.method)}
+            for v in views
+            for f, p in zip(v.faithfulness.fractions, getattr(v.faithfulness, curve))
+        ]
+    )

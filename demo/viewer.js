@@ -1,0 +1,379 @@
+// The Explore tab's viewer: draws every view of an explanation the page already holds.
+//
+// The server sends an explanation once (core/payload.py): raw class maps at each stage's grid,
+// guided backprop at display size as 12-bit levels, the original as lossless WebP. Layer, class,
+// opacity, colormap and counterfactual are then drawn here, in the frame after the control moves,
+// with no request. Each drawing function mirrors the server's (core/engine.py, core/views.py,
+// core/render.py) step for step, in the same order, because the page's pixels are tested against
+// the server's. Colour tables and titles come from core when the page is built (GRADCAM).
+(() => {
+  "use strict";
+  const GRADCAM = window.GRADCAM;
+
+  // ----- pure drawing functions ------------------------------------------------------------
+
+  /** numpy's rint: halves go to the even neighbour (Math.round sends them up). */
+  function rint(x) {
+    const r = Math.round(x);
+    return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  }
+
+  /** Taps and weights along one axis: core/resample.py's axis_taps, the same operations in the same order. */
+  function axisWeights(inLen, outLen) {
+    const scale = inLen / outLen;
+    const support = scale >= 1 ? scale : 1;
+    const invscale = scale >= 1 ? 1 / scale : 1;
+    const taps = [];
+    for (let i = 0; i < outLen; i++) {
+      const center = scale * (i + 0.5);
+      const first = Math.max(Math.trunc(center - support + 0.5), 0);
+      const last = Math.min(Math.trunc(center + support + 0.5), inLen);
+      const weights = [];
+      let total = 0;
+      for (let j = first; j < last; j++) {
+        const w = Math.max(0, 1 - Math.abs((j - center + 0.5) * invscale));
+        weights.push(w);
+        total = total + w;
+      }
+      taps.push({ first, weights: weights.map((w) => (total > 0 ? w / total : 0)) });
+    }
+    return taps;
+  }
+
+  /** A (h, w) map resized to (outH, outW) in float64, columns then rows: core/resample.py's resize. */
+  function resize(map, w, h, outW, outH) {
+    let values = Float64Array.from(map);
+    if (outW !== w) {
+      const xs = axisWeights(w, outW);
+      const out = new Float64Array(h * outW);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < outW; x++) {
+          const { first, weights } = xs[x];
+          let v = 0;
+          for (let k = 0; k < weights.length; k++) v = v + weights[k] * values[y * w + Math.min(first + k, w - 1)];
+          out[y * outW + x] = v;
+        }
+      }
+      values = out;
+    }
+    if (outH !== h) {
+      const ys = axisWeights(h, outH);
+      const out = new Float64Array(outH * outW);
+      for (let y = 0; y < outH; y++) {
+        const { first, weights } = ys[y];
+        for (let x = 0; x < outW; x++) {
+          let v = 0;
+          for (let k = 0; k < weights.length; k++) v = v + weights[k] * values[Math.min(first + k, h - 1) * outW + x];
+          out[y * outW + x] = v;
+        }
+      }
+      values = out;
+    }
+    return values;
+  }
+
+  /** A map over the model input brought over the picture at size [w, h]: core.engine._over_picture. */
+  function overPicture(map, grid, size, input, box) {
+    const [gh, gw] = grid;
+    if (!box) return resize(map, gw, gh, size[0], size[1]);
+    const [inW, inH] = input;
+    const [left, top, bw, bh] = box;
+    const full = resize(map, gw, gh, inW, inH);
+    const cropped = new Float64Array(bw * bh);
+    for (let y = 0; y < bh; y++) cropped.set(full.subarray((top + y) * inW + left, (top + y) * inW + left + bw), y * bw);
+    return resize(cropped, bw, bh, size[0], size[1]);
+  }
+
+  /** Min-max scaled to [0, 1] in float64, then float32; an all-zero map stays zero (core.engine._normalise01). */
+  function normalise01(map) {
+    let lo = Infinity;
+    for (const v of map) lo = Math.min(lo, v);
+    const shifted = new Float64Array(map.length);
+    let hi = -Infinity;
+    for (let i = 0; i < map.length; i++) hi = Math.max(hi, (shifted[i] = map[i] - lo));
+    const out = new Float32Array(map.length);
+    if (hi > 0) for (let i = 0; i < out.length; i++) out[i] = shifted[i] / hi;
+    return out;
+  }
+
+  /** cam01 coloured through a 256-entry RGB table, as RGBA (core.render.heatmap). */
+  function heatmap(cam01, lut) {
+    const out = new Uint8ClampedArray(cam01.length * 4);
+    for (let i = 0; i < cam01.length; i++) {
+      const level = rint(Math.fround(Math.min(1, Math.max(0, cam01[i])) * 255)) * 3;
+      out[4 * i] = lut[level];
+      out[4 * i + 1] = lut[level + 1];
+      out[4 * i + 2] = lut[level + 2];
+      out[4 * i + 3] = 255;
+    }
+    return out;
+  }
+
+  /** (1 − opacity)·image + opacity·heatmap, rounded (core.render.overlay). */
+  function overlay(base, heat, opacity) {
+    const a = Math.min(1, Math.max(0, opacity));
+    const out = new Uint8ClampedArray(base.length);
+    for (let i = 0; i < base.length; i += 4) {
+      for (let c = 0; c < 3; c++) out[i + c] = rint(base[i + c] * (1 - a) + heat[i + c] * a);
+      out[i + 3] = 255;
+    }
+    return out;
+  }
+
+  /** The value at a fraction q of the sorted values, linearly interpolated (numpy.percentile). */
+  function percentile(values, q) {
+    const a = Float64Array.from(values);
+    const position = q * (a.length - 1);
+    const k = Math.floor(position);
+    const below = select(a, k);
+    if (k + 1 >= a.length) return below;
+    let above = Infinity;
+    for (let i = k + 1; i < a.length; i++) above = Math.min(above, a[i]);
+    return below + (position - k) * (above - below);
+  }
+
+  /** Hoare's quickselect: the k-th smallest, leaving smaller values before it and larger after. */
+  function select(a, k) {
+    let lo = 0;
+    let hi = a.length - 1;
+    while (hi > lo) {
+      const pivot = a[(lo + hi) >> 1];
+      let i = lo;
+      let j = hi;
+      while (i <= j) {
+        while (a[i] < pivot) i++;
+        while (a[j] > pivot) j--;
+        if (i <= j) {
+          const t = a[i];
+          a[i++] = a[j];
+          a[j--] = t;
+        }
+      }
+      if (k <= j) hi = j;
+      else if (k >= i) lo = i;
+      else break;
+    }
+    return a[k];
+  }
+
+  /** A signed (h, w, 3) gradient at mid-grey, ±its 99th-percentile spread to 0 and 255, as RGBA
+   *  (core.render.gradient_image). */
+  function gradientImage(values) {
+    let sum = 0;
+    for (const v of values) sum += v;
+    const mean = Math.fround(sum / values.length);
+    const centred = new Float32Array(values.length);
+    for (let i = 0; i < values.length; i++) centred[i] = values[i] - mean;
+    const spread = percentile(centred.map(Math.abs), 0.99);
+    const out = new Uint8ClampedArray((values.length / 3) * 4);
+    for (let p = 0, i = 0; i < values.length; p += 4, i += 3) {
+      for (let c = 0; c < 3; c++) {
+        const v = spread > 0 && Number.isFinite(spread) ? Math.min(1, Math.max(0, Math.fround(0.5 + Math.fround(0.5 * Math.fround(centred[i + c] / spread))))) : 0.5;
+        out[p + c] = rint(Math.fround(v * 255));
+      }
+      out[p + 3] = 255;
+    }
+    return out;
+  }
+
+  /** Guided backprop × the map, per channel: Guided Grad-CAM before it is shown. */
+  function guidedTimesMap(guided, cam01) {
+    const out = new Float32Array(guided.length);
+    for (let i = 0; i < guided.length; i++) out[i] = guided[i] * cam01[(i / 3) | 0];
+    return out;
+  }
+
+  /** An array from core.payload.pack_array: base64 of deflated byte planes, little-endian. */
+  async function unpackArray(encoded, Type) {
+    const packed = Uint8Array.from(atob(encoded), (ch) => ch.charCodeAt(0));
+    const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
+    const planes = new Uint8Array(await new Response(stream).arrayBuffer());
+    const size = Type.BYTES_PER_ELEMENT;
+    const count = planes.length / size;
+    const bytes = new Uint8Array(planes.length);
+    for (let b = 0; b < size; b++) for (let i = 0; i < count; i++) bytes[i * size + b] = planes[b * count + i];
+    return new Type(bytes.buffer);
+  }
+
+  /** Levels back to float32: lo + (hi − lo)·q / (2^bits − 1) (core.payload.from_levels). */
+  function fromLevels(levels, lo, hi, bits) {
+    const top = 2 ** bits - 1;
+    const out = new Float32Array(levels.length);
+    for (let i = 0; i < levels.length; i++) out[i] = lo + ((hi - lo) * levels[i]) / top;
+    return out;
+  }
+
+  async function decodePicture(url) {
+    const blob = await (await fetch(url)).blob();
+    const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext("2d");
+    context.drawImage(bitmap, 0, 0);
+    return context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  }
+
+  // ----- the viewer: what the page holds, and drawing the view the controls ask for ----------
+
+  class Viewer {
+    constructor(element, trigger) {
+      this.element = element;
+      this.trigger = trigger;
+      this.view = { layer: 4, classIdx: null, colormap: "jet", opacity: 0.5, counterfactual: false, method: "gradcam" };
+      this.held = null; // {key, size, input, box, stages, labels, predictions, original, maps: {}, guided: {}}
+      this.cams = new Map(); // "method/class/cf/layer" → cam01 at display size
+      this.guidedPictures = new Map(); // class → RGBA
+      this.requested = new Set();
+      this.frame = 0;
+      this.drawn = 0; // draws so far: a test waits for the next one
+    }
+
+    /** Merges a payload or a piece of one; a new key starts a new explanation. */
+    async receive(payload) {
+      if (!payload || !payload.key) return;
+      if (payload.original) {
+        const held = { ...payload, maps: {}, guided: {}, original: null };
+        held.original = await decodePicture(payload.original);
+        this.held = held;
+        this.cams.clear();
+        this.guidedPictures.clear();
+        this.requested.clear();
+        this.view.classIdx = payload.predictions.length ? payload.predictions[0].index : null;
+        this.view.method = payload.method;
+      } else if (!this.held || this.held.key !== payload.key) {
+        return; // a piece of an explanation the page has left
+      }
+      const held = this.held;
+      for (const [name, stages] of Object.entries(payload.maps || {})) {
+        held.maps[name] = await Promise.all(stages.map(async (s) => ({ grid: s.grid, values: await unpackArray(s.values, Float32Array) })));
+      }
+      for (const [c, g] of Object.entries(payload.guided || {})) {
+        held.guided[c] = fromLevels(await unpackArray(g.levels, Uint16Array), g.lo, g.hi, GRADCAM.guidedBits);
+      }
+      if (payload.method && !payload.original) this.view.method = payload.method;
+      this.schedule();
+    }
+
+    /** Changes the view; the draw happens once, in the next animation frame, whatever the number of changes. */
+    set(change) {
+      Object.assign(this.view, change);
+      this.schedule();
+    }
+
+    schedule() {
+      if (!this.frame) this.frame = requestAnimationFrame(() => this.draw());
+    }
+
+    mapName(classIdx, counterfactual) {
+      const cf = counterfactual && GRADCAM.counterfactualMethods.includes(this.view.method);
+      return `${this.view.method}/${classIdx}/${cf ? 1 : 0}`;
+    }
+
+    cam(name, layer) {
+      const id = `${name}/${layer}`;
+      if (!this.cams.has(id)) {
+        const { grid, values } = this.held.maps[name][layer - 1];
+        this.cams.set(id, normalise01(overPicture(values, grid, this.held.size, this.held.input, this.held.box)));
+      }
+      return this.cams.get(id);
+    }
+
+    guidedPicture(classIdx) {
+      if (!this.guidedPictures.has(classIdx)) this.guidedPictures.set(classIdx, gradientImage(this.held.guided[classIdx]));
+      return this.guidedPictures.get(classIdx);
+    }
+
+    /** Asks the server for maps the page cannot expect otherwise: a class outside the top-k, or a perturbation method's other class. */
+    request(classIdx) {
+      const key = `${this.view.method}/${classIdx}`;
+      if (this.requested.has(key)) return;
+      this.requested.add(key);
+      this.trigger("select", { index: classIdx, value: this.view.method });
+    }
+
+    pending(classIdx) {
+      const inTopK = this.held.predictions.some((p) => p.index === classIdx);
+      return inTopK && !GRADCAM.perturbationMethods.includes(this.view.method);
+    }
+
+    draw() {
+      this.frame = 0;
+      const held = this.held;
+      const v = this.view;
+      const status = this.element.querySelector(".viewer-status");
+      if (!held) return;
+      const classIdx = v.classIdx;
+      const label = held.labels[classIdx] || `class ${classIdx}`;
+      const method = GRADCAM.methodNames[v.method] || v.method;
+      const name = this.mapName(classIdx, v.counterfactual);
+      const [w, h] = held.size;
+      const canvases = this.element.querySelectorAll("canvas");
+      for (const canvas of canvases) if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
+      const put = (n, rgba, text) => {
+        const canvas = canvases[n];
+        canvas.getContext("2d").putImageData(new ImageData(rgba, w, h), 0, 0);
+        canvas.setAttribute("aria-label", text);
+        canvas.classList.remove("viewer-waiting");
+      };
+      const wait = (n, text) => {
+        canvases[n].getContext("2d").clearRect(0, 0, w, h);
+        canvases[n].setAttribute("aria-label", text);
+        canvases[n].classList.add("viewer-waiting");
+      };
+      const what = `${label}, layer${v.layer} (${held.stages[v.layer - 1]}), ${held.model}`;
+      put(0, held.original, `Original picture, ${held.model}`);
+      const notes = [];
+      if (v.counterfactual && !GRADCAM.counterfactualMethods.includes(v.method)) notes.push(`${method} has no counterfactual: it shows the class's own map.`);
+      const maps = held.maps[name];
+      if (!maps) {
+        if (!this.pending(classIdx)) this.request(classIdx);
+        for (const n of [1, 2, 4, 5, 6, 7, 8]) wait(n, `${label}: still being computed`);
+        notes.push(`⏳ ${label}: still being computed…`);
+      } else {
+        const cam01 = this.cam(name, v.layer);
+        const lut = GRADCAM.colormaps[v.colormap];
+        const heat = heatmap(cam01, lut);
+        put(1, heat, `${method} heatmap of ${what}`);
+        put(2, overlay(held.original, heat, v.opacity), `Overlay of the ${method} map of ${what}`);
+        for (let layer = 1; layer <= 4; layer++) {
+          put(4 + layer, overlay(held.original, heatmap(this.cam(name, layer), lut), v.opacity), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
+        }
+        if (held.guided[classIdx]) {
+          const guided = held.guided[classIdx];
+          put(3, this.guidedPicture(classIdx), `Guided backprop for ${label}`);
+          put(4, gradientImage(guidedTimesMap(guided, cam01)), `Guided ${method} of ${what}`);
+        } else {
+          wait(3, `Guided backprop for ${label}: still being computed`);
+          wait(4, `Guided ${method} for ${label}: still being computed`);
+          notes.push(`⏳ guided backprop for ${label}: still being computed…`);
+        }
+      }
+      this.element.querySelector(".viewer-title-heat").textContent = `${method} heatmap`;
+      this.element.querySelector(".viewer-title-guided").textContent = `Guided ${method}`;
+      this.element.querySelectorAll(".viewer-strip figcaption").forEach((caption, n) => (caption.textContent = `layer${n + 1} · ${held.stages[n]}`));
+      status.textContent = notes.join(" ");
+      this.drawn++;
+      this.element.dataset.drawn = String(this.drawn);
+      this.element.dataset.view = JSON.stringify({ ...v, key: held.key, complete: Boolean(maps && held.guided[classIdx]) });
+    }
+  }
+
+  /** Called by the gr.HTML's js_on_load: one viewer per page. */
+  function mount(element, props, watch, trigger) {
+    const viewer = new Viewer(element, trigger);
+    window.gradcamViewer = viewer;
+    // One payload at a time, in arrival order: a piece must not overtake the first view it adds to.
+    let queue = Promise.resolve();
+    const receive = () => {
+      const payload = props.value;
+      queue = queue.then(() => viewer.receive(payload)).catch((error) => console.error("viewer:", error));
+    };
+    watch("value", receive);
+    receive();
+    element.addEventListener("click", (event) => {
+      const figure = event.target.closest("figure");
+      if (figure) figure.classList.toggle("viewer-enlarged"); // a panel at the page's width, for a projector
+    });
+  }
+
+  window.GradcamViewer = { mount, rint, axisWeights, resize, overPicture, normalise01, heatmap, overlay, percentile, gradientImage, guidedTimesMap, unpackArray, fromLevels };
+})();
