@@ -9,11 +9,9 @@ from PIL import Image
 
 from core.forward import Twin
 from demo.session import ExplanationCache
-from demo.ui import DISPLAY_SIDE, PANEL_SIDE, Explorer
+from demo.common import DISPLAY_SIDE, PANEL_SIDE
+from demo.explore import Explorer
 from tests.test_engine import smooth_image
-
-SETTINGS = dict(colormap="jet", opacity=0.5, counterfactual=False)
-
 
 @pytest.fixture(scope="module")
 def explorer():
@@ -43,72 +41,77 @@ def forward_calls(monkeypatch):
     return calls
 
 
-def pixels(path: str | dict) -> np.ndarray:
-    """The page gets PNG files; they must decode to exactly what was rendered."""
-    if isinstance(path, dict):  # gr.update(value=..., label=...): the heatmap's caption names the method
-        path = path["value"]
+def pixels(path: str) -> np.ndarray:
+    """Server-rendered panels are PNG files; they must decode to exactly what was rendered."""
     assert path.endswith(".png")
     return np.asarray(Image.open(path))
 
 
-def new_input(explorer, image, model="resnet18", layer=4, top_k=5, **settings):
-    return explorer.on_new_input(image, model, layer, top_k, **{**SETTINGS, **settings})
+def new_input(explorer, image, model="resnet18", top_k=5, method="gradcam", **kwargs):
+    return explorer.on_new_input(image, model, top_k, method, **kwargs)
 
 
-def view(explorer, image, layer, class_idx, model="resnet18", top_k=5, **settings):
-    return explorer.on_view(image, model, layer, class_idx, top_k, **{**SETTINGS, **settings})
+def rest(explorer, image, model="resnet18", top_k=5, method="gradcam") -> list[dict]:
+    return list(explorer.on_rest(image, model, top_k, method))
 
 
-def test_a_new_image_shows_five_panels_predictions_and_the_untrained_status(explorer, photo):
-    outputs = new_input(explorer, photo)
-    pictures, predictions, radio, any_class, status, banner = [pixels(p) for p in outputs[:5]], *outputs[5:]
-    for picture in pictures:
-        assert picture.shape == (256, 384, 3) and picture.dtype == np.uint8, "drawn at PANEL_SIDE for the page"
-    assert not np.array_equal(pictures[1], pictures[2]), "heatmap and overlay differ"
-    assert len(predictions["value"]) == 5 and "untrained" in predictions["label"]
-    assert len(radio["choices"]) == 5 and radio["value"] == any_class
-    assert "%" in radio["choices"][0][0]
-    assert "resnet18" in status and "untrained" in status
-    assert banner["visible"] and "python -m core.weights download resnet18" in banner["value"]
+def need(explorer, image, class_idx, method="gradcam", model="resnet18", top_k=5) -> dict:
+    return explorer.on_need(image, model, top_k, gr.SelectData(None, {"index": class_idx, "value": method}))
+
+
+def held_classes(*payloads: dict, method: str = "gradcam") -> set[int]:
+    """The classes whose maps and guided backprop a page holds after these payloads."""
+    maps = {int(name.split("/")[1]) for p in payloads for name in p["maps"] if name.startswith(f"{method}/")}
+    return maps & {int(c) for p in payloads for c in p["guided"]}
 
 
 def test_large_uploads_are_explained_at_display_size(explorer, tmp_path):
     path = tmp_path / "big.jpg"
     smooth_image(2000, 1000, seed=4).save(path)
-    pictures = [pixels(p) for p in new_input(explorer, str(path))[:5]]
-    assert pictures[0].shape == (PANEL_SIDE // 2, PANEL_SIDE, 3), "the page's panels at display size"
-    files = explorer.on_full_size(str(path), "resnet18", 4, None, 5, **SETTINGS)["value"]
+    assert new_input(explorer, str(path))[0]["size"] == [PANEL_SIDE, PANEL_SIDE // 2], "the page's panels at display size"
+    files = explorer.on_full_size(str(path), "resnet18", 4, None, 5, "jet", 0.5, False)["value"]
     assert [pixels(f).shape for f in files] == [(DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)] * 5, "full resolution on demand"
     assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
 
 
-def test_switching_layer_class_colormap_opacity_or_counterfactual_never_runs_the_network(explorer, tmp_path, forward_calls):
+def test_a_new_image_sends_the_top_class_at_every_layer_and_the_page_needs_no_more_passes(explorer, tmp_path, forward_calls):
     photo = str(tmp_path / "fresh.png")
     smooth_image(400, 300, seed=5).save(photo)
     outputs = new_input(explorer, photo)
-    classes = [value for _, value in outputs[6]["choices"]]
-    explorer.on_depth(photo, "resnet18", classes[0], 5, **SETTINGS)  # the page runs this right after
-    runs = len(forward_calls)
-    assert runs == 2, "the first view and the completion of the top-k: two passes in all"
-
-    heatmaps = {}
-    for layer in (1, 2, 3, 4):
-        for c in classes[:3]:
-            heatmaps[layer, c] = pixels(view(explorer, photo, layer, c)[1])
-    view(explorer, photo, 2, classes[1], colormap="cividis")
-    view(explorer, photo, 2, classes[1], opacity=0.9)
-    view(explorer, photo, 2, classes[1], counterfactual=True)
-    explorer.on_depth(photo, "resnet18", classes[2], 5, **SETTINGS)
-    assert len(forward_calls) == runs, "cached: no forward pass"
-    assert not np.array_equal(heatmaps[1, classes[0]], heatmaps[4, classes[0]])
-    assert not np.array_equal(heatmaps[3, classes[0]], heatmaps[3, classes[1]])
+    payload, classes = outputs[0], [value for _, value in outputs[2]["choices"]]
+    assert payload["size"] == [384, 288] and payload["box"] is None
+    assert held_classes(payload) == {classes[0]}, "the first view holds the top class"
+    assert len(payload["maps"][f"gradcam/{classes[0]}/0"]) == 4, "at every layer: any slider position draws at once"
+    assert f"gradcam/{classes[0]}/1" in payload["maps"], "and its counterfactual"
+    assert outputs[3] == classes[0] and "untrained" in outputs[4]
+    pieces = rest(explorer, photo)
+    assert [held_classes(p) for p in pieces] == [{c} for c in classes[1:]], "then each other class, top-k order"
+    assert all(p["key"] == payload["key"] and "original" not in p for p in pieces)
+    assert len(forward_calls) == 2, "the first view and the completion of the top-k: two passes in all"
 
     outside = next(c for c in range(1000) if c not in classes)
-    first = view(explorer, photo, 3, outside)
-    second = view(explorer, photo, 1, outside)
-    assert len(forward_calls) == runs + 1, "a class outside the top-k costs one pass, once"
-    assert first[-1] == outside and first[-2] is None, "the radio clears, the dropdown keeps the class"
-    assert second[-1] == outside
+    assert held_classes(need(explorer, photo, outside)) == {outside}
+    need(explorer, photo, outside)
+    assert len(forward_calls) == 3, "a class outside the top-k costs one pass, once"
+
+
+def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
+    from core.payload import GUIDED_BITS, from_levels, unpack_array
+    from core.views import display_guided
+
+    payload = new_input(explorer, photo)[0]
+    explanation = explorer.explanation(photo, "resnet18", 5, "direct-call")
+    c = explanation.top_classes[0]
+    for layer, stage in enumerate(payload["maps"][f"gradcam/{c}/1"], start=1):
+        raw = explanation.cam(c, layer, raw=True, counterfactual=True)
+        np.testing.assert_array_equal(unpack_array(stage["values"], np.float32, tuple(stage["grid"])), raw)
+    guided = payload["guided"][str(c)]
+    size = tuple(payload["size"])
+    decoded = from_levels(unpack_array(guided["levels"], np.uint16, (size[1], size[0], 3)), guided["lo"], guided["hi"], GUIDED_BITS)
+    exact = display_guided(explanation, c, size)
+    spread = np.percentile(np.abs(exact - exact.mean()), 99)
+    assert np.abs(decoded - exact).max() <= (guided["hi"] - guided["lo"]) / 4095, "one 12-bit level at most"
+    assert (guided["hi"] - guided["lo"]) == pytest.approx(8 * spread, rel=1e-5)
 
 
 def test_bad_uploads_become_readable_errors_and_the_next_request_works(explorer, photo, tmp_path):
@@ -121,13 +124,13 @@ def test_bad_uploads_become_readable_errors_and_the_next_request_works(explorer,
             new_input(explorer, str(path))
     with pytest.raises(gr.Error, match="unknown model"):
         new_input(explorer, photo, model="vgg16")
-    assert pixels(new_input(explorer, photo)[0]).shape == (256, 384, 3)
+    assert new_input(explorer, photo)[0]["size"] == [384, 256]
 
 
 def test_no_image_clears_the_page_without_an_error(explorer):
     outputs = new_input(explorer, None)
-    assert outputs[:5] == [None] * 5
-    assert view(explorer, None, 2, 3)[:5] == [None] * 5
+    assert outputs[0] is None and outputs[3] is None
+    assert rest(explorer, None) == [gr.skip()]
 
 
 def test_api_handler_explains_a_chosen_class(explorer, photo):
@@ -139,8 +142,8 @@ def test_api_handler_explains_a_chosen_class(explorer, photo):
 
 def test_sessions_are_kept_apart_and_freed_on_unload(explorer, photo):
     alice, bob = gr.Request(session_hash="alice"), gr.Request(session_hash="bob")
-    explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=alice)
-    explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=bob)
+    new_input(explorer, photo, request=alice)
+    new_input(explorer, photo, request=bob)
     assert {"alice", "bob"} <= explorer.cache.sessions()
     explorer.on_unload(alice)
     assert "alice" not in explorer.cache.sessions() and "bob" in explorer.cache.sessions()
@@ -170,35 +173,17 @@ def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):
     assert Image.open(first).size == (200, 150)
 
 
-def test_method_choice_changes_the_maps_without_a_network_pass(explorer, photo, forward_calls):
-    new_input(explorer, photo)
-    explorer.on_depth(photo, "resnet18", None, 5, **SETTINGS)
+def test_another_method_travels_for_the_class_on_screen_first_without_a_network_pass(explorer, photo, forward_calls):
+    classes = [value for _, value in new_input(explorer, photo)[2]["choices"]]
+    rest(explorer, photo)
     runs = len(forward_calls)
-    gradcam, layercam = view(explorer, photo, 3, None)[1], view(explorer, photo, 3, None, method="layercam")[1]
-    assert (gradcam["label"], layercam["label"]) == ("Grad-CAM heatmap", "LayerCAM heatmap"), "the caption names the method"
-    assert not np.array_equal(pixels(gradcam), pixels(layercam))
+    pieces = list(explorer.on_method(photo, "resnet18", 5, "layercam", classes[2]))
+    assert [held_classes(p, method="layercam") for p in pieces] == [{classes[2]}] + [{c} for c in classes if c != classes[2]]
+    assert all(p["method"] == "layercam" for p in pieces)
     assert len(forward_calls) == runs, "gradient methods reuse the stored gradients"
-    with pytest.raises(gr.Error, match="counterfactual"):
-        view(explorer, photo, 3, None, method="scorecam", counterfactual=True)
-
-
-def test_a_new_image_streams_the_gradcam_panels_then_the_guided_ones(explorer, tmp_path):
-    photo = tmp_path / "streamed.png"
-    smooth_image(300, 200, seed=8).save(photo)
-    first, second = list(explorer.new_input_steps(str(photo), "resnet18", 4, 5, **SETTINGS))
-    assert [pixels(p).shape for p in first[:3]] == [(200, 300, 3)] * 3 and first[3] is None
-    assert first[5]["value"], "the predictions come with the first step"
-    assert second[:3] == [gr.skip()] * 3 and second[5:] == [gr.skip()] * 5
-    assert [pixels(p).shape for p in second[3:5]] == [(200, 300, 3)] * 2
-
-
-def test_a_class_change_streams_the_panels_then_the_strip_in_one_event(explorer, photo):
-    classes = [value for _, value in new_input(explorer, photo)[6]["choices"]]
-    panels_step, strip_step = list(explorer.view_and_strip(photo, "resnet18", 4, classes[1], 5, **SETTINGS, method="gradcam++"))
-    assert panels_step[6] == classes[1] and panels_step[7] == gr.skip()
-    assert panels_step[1]["label"] == "Grad-CAM++ heatmap"
-    assert strip_step[:7] == [gr.skip()] * 7
-    assert [caption.split(" · ")[0] for _, caption in strip_step[7]] == ["layer1", "layer2", "layer3", "layer4"]
+    (score,) = explorer.on_method(photo, "resnet18", 5, "scorecam", None)
+    assert set(score["maps"]) == {f"scorecam/{classes[0]}/0"}, "a perturbation method: the class on screen, and no counterfactual"
+    assert rest(explorer, photo, method="scorecam") == [gr.skip()]
 
 
 def test_compare_view_scores_every_method(explorer, photo):
@@ -214,7 +199,7 @@ def test_compare_view_scores_every_method(explorer, photo):
 
 
 def test_png_files_are_lossless_and_shared_by_content():
-    from demo.ui import png_file
+    from demo.files import png_file
 
     rng = np.random.default_rng(0)
     picture = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
@@ -224,14 +209,16 @@ def test_png_files_are_lossless_and_shared_by_content():
 
 
 def test_precision_is_chosen_per_session_and_named_in_the_status(explorer, photo):
-    from demo.ui import DEFAULT_PRECISION, PRECISION_NAMES
+    from demo.common import DEFAULT_PRECISION, PRECISION_NAMES
 
     carol, dave = gr.Request(session_hash="carol"), gr.Request(session_hash="dave")
     explorer.on_precision("float32", request=carol)
-    exact = explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=carol)
-    default = explorer.on_new_input(photo, "resnet18", 4, 5, **SETTINGS, request=dave)
-    assert "maps in exact (float32)" in exact[8]
-    assert f"maps in {PRECISION_NAMES[DEFAULT_PRECISION]}" in default[8]
+    exact = new_input(explorer, photo, request=carol)
+    default = new_input(explorer, photo, request=dave)
+    assert "maps in exact (float32)" in exact[4]
+    assert f"maps in {PRECISION_NAMES[DEFAULT_PRECISION]}" in default[4]
+    if DEFAULT_PRECISION != "float32":
+        assert exact[0]["key"] != default[0]["key"], "another precision is another explanation for the page"
     assert explorer.explanation(photo, "resnet18", 5, "carol").precision == "float32"
     with pytest.raises(gr.Error, match="precision"):
         explorer.on_precision("float16", request=carol)
