@@ -35,7 +35,6 @@ from core.engine import Explanation, Prediction, explain, stage_index
 from core.faithfulness import salience_rank
 from core.forward import STAGES
 from core.intake import ImageSource
-from core.localise import Box
 from core.render import as_rgb_array
 from core.weights import IMAGENET_MEAN, model_info
 

@@ -151,48 +151,44 @@ def background_box(rng: np.random.Generator, box: tuple[int, int, int, int]) -> 
             return left, top, left + SHAPE, top + SHAPE
 
 
-def test_hiding_the_object_lowers_the_class_more_than_hiding_as_much_background(trained, capsys):
+def paired_drops(trained, masks) -> tuple[np.ndarray, np.ndarray]:
+    """p_c's drop under the mean fill in every held-out scene, for each of the two masks that
+    ``masks(explanation, box, label)`` gives."""
     model, held_out = trained
-    rng = np.random.default_rng(0)
     drops = []
     for image, box, label in held_out:
         explanation = explain(model, image, top_k=2, lazy=True)
-        on, off = (
-            hide_and_see(model, explanation, boxes_mask(image.size, [hidden]), "mean", label).drop
-            for hidden in (box, background_box(rng, box))
-        )
-        drops.append((on, off))
-    on, off = np.array(drops).T
+        drops.append([hide_and_see(model, explanation, mask, "mean", label).drop for mask in masks(explanation, box, label)])
+    first, second = np.array(drops).T
+    return first, second
+
+
+def test_hiding_the_object_lowers_the_class_more_than_hiding_as_much_background(trained, capsys):
+    rng = np.random.default_rng(0)
+    on, off = paired_drops(
+        trained, lambda explanation, box, _: [boxes_mask(explanation.size, [hidden]) for hidden in (box, background_box(rng, box))]
+    )
     rate = float((on > off).mean())
     with capsys.disabled():
-        print(
-            f"\nhiding the object (mean fill): p_c drops more than for as much background in {rate:.0%} of "
-            f"{len(held_out)} scenes; mean drop {on.mean():.3f} (median {np.median(on):.3f}) vs {off.mean():.4f}"
-        )
+        print(f"\nhiding the object (mean fill): p_c drops by {on.mean():.3f} (median {np.median(on):.3f}), as much background by "
+              f"{off.mean():.4f}; more for the object in {rate:.0%} of {len(on)} scenes")
     assert rate >= 0.9
 
 
 def test_hiding_the_hottest_fifth_of_gradcam_lowers_the_class_more_than_a_random_fifth(trained, capsys):
     """The random fifth is the hottest 20% of a random 7×7 map upsampled like layer4's: blobs of
     the same grain as Grad-CAM's, not a scatter of single pixels (which the network averages away)."""
-    model, held_out = trained
     generator = torch.Generator().manual_seed(0)
-    drops = []
-    for image, _, label in held_out:
-        explanation = explain(model, image, top_k=2, lazy=True)
-        random_map = upsampled(torch.rand(7, 7, generator=generator).numpy())
-        hottest, random = (
-            hide_and_see(model, explanation, hottest_mask(cam01, 0.2), "mean", label).drop
-            for cam01 in (explanation.cam(label, 4), random_map)
-        )
-        drops.append((hottest, random))
-    hottest, random = np.array(drops).T
+    hottest, random = paired_drops(
+        trained,
+        lambda explanation, _, label: [
+            hottest_mask(cam01, 0.2) for cam01 in (explanation.cam(label, 4), upsampled(torch.rand(7, 7, generator=generator).numpy()))
+        ],
+    )
     rate = float((hottest > random).mean())
     with capsys.disabled():
-        print(
-            f"\nhiding 20% (mean fill): Grad-CAM's hottest drops p_c by {hottest.mean():.3f} on average "
-            f"(median {np.median(hottest):.3f}), a random 20% by {random.mean():.3f}; more in {rate:.0%} of {len(held_out)} scenes"
-        )
+        print(f"\nhiding 20% (mean fill): Grad-CAM's hottest drops p_c by {hottest.mean():.3f} (median {np.median(hottest):.3f}), "
+              f"a random 20% by {random.mean():.3f}; more for Grad-CAM's in {rate:.0%} of {len(hottest)} scenes")
     assert hottest.mean() > random.mean() + 0.2
     assert rate >= 0.9
 
