@@ -108,8 +108,7 @@ def hide(
     """A copy of the RGB uint8 image with the mask's pixels replaced by the fill (see the module's
     docstring); pixels outside the mask keep their values exactly. ``mean`` is the model's
     normalisation mean, in [0, 1] per channel (``model_info(model).mean``)."""
-    if fill not in FILLS:
-        raise ValueError(f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    _check_fill(fill)
     rgb = as_rgb_array(image)
     mask = _check_mask(mask, rgb.shape[:2])
     if fill == "mean":
@@ -143,8 +142,7 @@ def hide_and_see(
     ``class_idx`` defaults to the original's top class. Costs one explanation of the edited
     image, plus one of the original unless it is given.
     """
-    if fill not in FILLS:
-        raise ValueError(f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
+    _check_fill(fill)
     if isinstance(image, Explanation):
         if image.precision != precision:
             raise ValueError(f"the given explanation ran in {image.precision}, not {precision}: pass the image instead")
@@ -155,9 +153,10 @@ def hide_and_see(
     stage = STAGES[stage_index(layer)]
     if class_idx is None:
         class_idx = before.top_classes[0]
+    map_before = _unscaled_map(before, class_idx, stage)  # first: a bad class fails before a pass
     edited = hide(before.image, mask, fill, mean=model_info(model).mean, seed=seed)
     after = explain(model, edited, lazy=True, precision=precision)
-    map_before, map_after = (_unscaled_map(e, class_idx, stage) for e in (before, after))
+    map_after = _unscaled_map(after, class_idx, stage)
     peak = float(map_before.max())
     scale = peak if peak > 0 else 1.0  # an all-zero original map leaves the after map as it is
     probability_before, probability_after = (_probability(e, class_idx) for e in (before, after))
@@ -176,6 +175,11 @@ def hide_and_see(
         after_peak=float(map_after.max()) / scale,
         top_after=tuple(after.predictions[:5]),
     )
+
+
+def _check_fill(fill: str) -> None:
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; choose from {', '.join(FILLS)}")
 
 
 def _check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -133,6 +133,8 @@ def test_hiding_nothing_changes_nothing_and_an_explanation_saves_a_pass(picture,
         hide_and_see(untrained, explanation, np.zeros((SIZE, SIZE), dtype=bool), precision="bfloat16")
     with pytest.raises(ValueError, match="unknown fill"):
         hide_and_see(untrained, explanation, np.zeros((SIZE, SIZE), dtype=bool), "grey")
+    with pytest.raises(ValueError, match="class must be an integer from 0 to 2"):
+        hide_and_see(untrained, explanation, np.zeros((SIZE, SIZE), dtype=bool), class_idx=3)
 
 
 # ----- on the model trained on synthetic scenes -----------------------------------------------
