@@ -1,10 +1,14 @@
 """Command line: explain images and write the panels and a captioned strip as PNG files.
 
-    python -m core IMAGE [IMAGE|FOLDER ...] [--model resnet50] [--weights imagenet|random|PATH]
+    python -m core [explain] IMAGE [IMAGE|FOLDER ...] [--model resnet50] [--weights imagenet|random|PATH]
                    [--layer 1-4|all] [--class N ... | --top-k K] [--colormap jet] [--out DIR]
-                   [--handout [--handout-format png|pdf]]
+                   [--box-threshold 0.15] [--handout [--handout-format png|pdf]]
     python -m core sanity IMAGE [IMAGE|FOLDER ...] [--model resnet50] [--class N] [--layer 1-4]
                    [--seed 0] [--out DIR]
+
+Explaining also writes the paper's localisation box (core.localise) for every class and layer:
+drawn on the overlay (``*_box.png``), and with the threshold it used in ``boxes.json``, one per
+image, beside the panels.
 
 ``sanity`` runs the model parameter randomisation test (core.sanity) and writes the grid of maps
 as one PNG and the similarity figures as CSV.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -24,7 +29,8 @@ from core.engine import explain
 from core.forward import STAGES
 from core.handout import handout, save_handout
 from core.intake import BadImageError
-from core.render import COLORMAPS, DEFAULT_COLORMAP, strip
+from core.localise import DEFAULT_THRESHOLD, check_threshold, localise
+from core.render import COLORMAPS, DEFAULT_COLORMAP, draw_box, strip
 from core.sanity import SANITY_METHODS, sanity_check, sanity_grid
 from core.views import layer_overlays, panels
 from core.weights import MODELS, ModelLoadError, load_model, model_info
@@ -46,10 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--top-k", type=int, default=1, metavar="K", help="explain the K best predictions (default: 1)")
     parser.add_argument("--colormap", default=DEFAULT_COLORMAP, choices=list(COLORMAPS))
     parser.add_argument("--opacity", type=float, default=0.5)
+    parser.add_argument(
+        "--box-threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
+        help=f"the localisation box keeps the map above T × its maximum (default: {DEFAULT_THRESHOLD}, the paper's)",
+    )
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
     parser.add_argument("--handout", action="store_true", help="also write a one-page handout per class and layer")
     parser.add_argument("--handout-format", default="png", choices=["png", "pdf"], help="the handout's file type (default: png)")
     return parser
+
+
+def _threshold(text: str) -> float:
+    try:
+        return check_threshold(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,14 +113,18 @@ def _explain_one(model, path: Path, args: argparse.Namespace, untrained: str) ->
     layers = STAGES if args.layer == "all" else (STAGES[int(args.layer) - 1],)
     folder = args.out / path.stem
     folder.mkdir(parents=True, exist_ok=True)
+    boxes = []
     for c in classes:
         label = explanation.info.categories[c]
         for layer in layers:
+            box = localise(explanation.cam(c, layer), args.box_threshold)
+            boxes.append({"class": c, "label": label, "layer": layer, "threshold": args.box_threshold, "box": list(box) if box else None})
             view = panels(explanation, c, layer, colormap=args.colormap, opacity=args.opacity)
             stem = f"class{c}_{layer}"
             for name, picture in zip(PANEL_FILES, view.as_list()):
                 if name != "original":
                     _save(picture, folder / f"{stem}_{name}.png")
+            _save(draw_box(view.overlay, box), folder / f"{stem}_box.png")
             _save(view.strip(f" · {label} · {layer} = {explanation.stage_labels[STAGES.index(layer)]}"), folder / f"{stem}_strip.png")
             if args.handout:
                 page = handout(explanation, c, layer, colormap=args.colormap, opacity=args.opacity)
@@ -111,6 +132,8 @@ def _explain_one(model, path: Path, args: argparse.Namespace, untrained: str) ->
         if args.layer == "all":
             overlays = layer_overlays(explanation, c, colormap=args.colormap, opacity=args.opacity)
             _save(strip([("Original", explanation.image), *overlays]), folder / f"class{c}_layers.png")
+    summary = {"image": str(path), "size": list(explanation.size), "box_format": "left, top, right, bottom in image pixels; right and bottom exclusive", "boxes": boxes}
+    (folder / "boxes.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"  wrote {folder}/")
 
 
@@ -143,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A subcommand in front; without one, the original 'python -m core IMAGE ...' usage.
     sanity = bool(argv) and argv[0] == "sanity"
+    if argv and argv[0] == "explain":  # the default command, named
+        argv = argv[1:]
     args = _sanity_parser().parse_args(argv[1:]) if sanity else _parser().parse_args(argv)
     try:
         model = load_model(args.model, weights=args.weights, labels=args.labels)

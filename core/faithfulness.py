@@ -67,7 +67,7 @@ def evaluate(input_tensor: Tensor, saliency: Tensor, probabilities: Probabilitie
         raise ValueError(f"steps must be an integer from 1 to {MAX_STEPS}, not {steps!r}")
     if saliency.shape != input_tensor.shape[-2:]:
         raise ValueError(f"the map is {tuple(saliency.shape)} but the input is {tuple(input_tensor.shape[-2:])}")
-    rank = _salience_rank(saliency)
+    rank = salience_rank(saliency)
     counts = [round(i * rank.numel() / steps) for i in range(steps + 1)]
     images = torch.cat(
         [
@@ -96,7 +96,7 @@ def evaluate(input_tensor: Tensor, saliency: Tensor, probabilities: Probabilitie
     )
 
 
-def _salience_rank(saliency: Tensor) -> Tensor:
+def salience_rank(saliency: Tensor) -> Tensor:
     """(H, W) rank of every pixel, 0 = most salient; ties in a fixed pseudo-random order."""
     flat = saliency.flatten()
     shuffle = torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(_TIE_SEED))

@@ -62,6 +62,29 @@ def overlay(image: Image.Image | np.ndarray, cam01: np.ndarray, colormap: str = 
     return np.rint(blended).astype(np.uint8)
 
 
+def draw_box(picture: Image.Image | np.ndarray, box: Sequence[int] | None, colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """A copy of the picture with ``box`` (left, top, right, bottom; right and bottom exclusive,
+    as :mod:`core.localise` gives it) outlined; an unchanged copy when the box is None.
+
+    The line is about 1% of the picture's shorter side (at least 2 px), in ``colour`` on a black
+    rim, so it reads over every colormap.
+    """
+    base = as_rgb_array(picture)
+    out = Image.fromarray(base.copy())
+    if box is None:
+        return np.asarray(out)
+    left, top, right, bottom = (int(v) for v in box)
+    if right <= left or bottom <= top:
+        raise ValueError(f"a box needs right > left and bottom > top; got {tuple(box)}")
+    line = max(2, round(min(base.shape[:2]) / 100))
+    draw = ImageDraw.Draw(out)
+    # Pillow's rectangle includes its far corner; the box's right and bottom are exclusive.
+    draw.rectangle([left, top, right - 1, bottom - 1], outline=(0, 0, 0), width=line + 2)
+    if right - left > 2 and bottom - top > 2:  # room for the colour inside the rim
+        draw.rectangle([left + 1, top + 1, right - 2, bottom - 2], outline=colour, width=line)
+    return np.asarray(out)
+
+
 def gradient_image(gradient: np.ndarray, spread_percentile: float = 99.0) -> np.ndarray:
     """A signed (H, W, 3) gradient shown the usual way: zero at mid-grey, clipped at a robust spread.
 
