@@ -303,6 +303,7 @@ class Explanation:
         method: str = "gradcam",
         channels: int | None = None,
         size: tuple[int, int] | None = None,
+        scaled: bool = True,
     ) -> np.ndarray:
         """The class activation map of ``method`` (one of :data:`core.methods.METHODS`) for the class at the stage.
 
@@ -313,12 +314,14 @@ class Explanation:
         Score-CAM and Ablation-CAM perturb (defaults: ``SCORECAM_CHANNELS``,
         ``ABLATION_CHANNELS``); their maps are computed once and cached. ``size`` (width, height)
         upsamples straight to a display size instead of the original's: the page draws its maps
-        that way from the raw grid, so the server's display panels do too.
+        that way from the raw grid, so the server's display panels do too. scaled=False upsamples
+        without the min-max scaling: maps of two images on one colour scale (hide-and-see).
         """
         cam_raw = self._raw_cam(class_idx, stage_index(layer), method, counterfactual, channels)
         if raw:
             return cam_raw.numpy().astype(np.float32, copy=False)
-        return _normalise01(self._to_picture(cam_raw[None], size)[0]).numpy().astype(np.float32)
+        over_picture = self._to_picture(cam_raw[None], size)[0]
+        return (_normalise01(over_picture) if scaled else over_picture).numpy().astype(np.float32)
 
     def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
         if method not in METHODS:

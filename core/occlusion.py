@@ -194,11 +194,9 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _unscaled_map(explanation: Explanation, class_idx: int, stage: str) -> np.ndarray:
     """The raw Grad-CAM at the image's size, before any normalisation: (H, W) float32, ≥ 0.
 
-    Explanation.cam offers each map scaled by its own range only. The engine's own upsampling
-    (letterbox crop included) brings the raw map to the image here, the same as the explorer's.
+    The engine's own upsampling (letterbox crop included), the same as the explorer's.
     """
-    cam_raw = torch.from_numpy(explanation.cam(class_idx, stage, raw=True))
-    return explanation._to_original(cam_raw[None])[0].numpy()
+    return explanation.cam(class_idx, stage, scaled=False)
 
 
 def _probability(explanation: Explanation, class_idx: int) -> float:
