@@ -65,6 +65,8 @@ class ExploreControls:
     colormap: gr.Dropdown
     opacity: gr.Slider
     counterfactual: gr.Checkbox
+    box: gr.Checkbox
+    threshold: gr.Slider
     precision: gr.Radio
     status: gr.Markdown
     predictions: gr.Label
@@ -87,6 +89,9 @@ def _explore_layout(explorer: Explorer, categories: list[str], banner: gr.Markdo
                 colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)", elem_id="colormap")
                 opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity")
                 counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class", elem_id="counterfactual")
+                with gr.Row():
+                    box = gr.Checkbox(value=False, label="Localisation box on the overlays (the paper's §4.1)", elem_id="box")
+                    threshold = gr.Slider(0.05, 0.95, value=0.15, step=0.05, label="Box threshold (share of the map's peak; the paper: 0.15)", elem_id="box-threshold")
                 precision = gr.Radio(
                     [(PRECISION_NAMES[p], p) for p in (("bfloat16", "float32") if DEFAULT_PRECISION == "bfloat16" else ("float32",))],
                     value=DEFAULT_PRECISION,
@@ -102,7 +107,9 @@ def _explore_layout(explorer: Explorer, categories: list[str], banner: gr.Markdo
                 [(f"{i} · {name}", i) for i, name in enumerate(categories)], value=None, label="…or search any of the 1000 classes", filterable=True, elem_id="any-class"
             )
     viewer = viewer_component()
-    return ExploreControls(image, model, layer, top_k, method, colormap, opacity, counterfactual, precision, status, predictions, top_class, any_class, viewer, banner)
+    return ExploreControls(
+        image, model, layer, top_k, method, colormap, opacity, counterfactual, box, threshold, precision, status, predictions, top_class, any_class, viewer, banner
+    )
 
 
 def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
@@ -128,6 +135,8 @@ def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
     c.opacity.input(js="(opacity) => { window.gradcamViewer?.set({opacity: Number(opacity)}); }", inputs=[c.opacity], **local)
     c.colormap.change(js="(colormap) => { window.gradcamViewer?.set({colormap}); }", inputs=[c.colormap], **local)
     c.counterfactual.change(js="(counterfactual) => { window.gradcamViewer?.set({counterfactual}); }", inputs=[c.counterfactual], **local)
+    c.box.change(js="(box) => { window.gradcamViewer?.set({box}); }", inputs=[c.box], **local)
+    c.threshold.input(js="(threshold) => { window.gradcamViewer?.set({threshold: Number(threshold)}); }", inputs=[c.threshold], **local)
     # The search box follows the class picked among the predictions, so the teaching tools and
     # the downloads, which read it, explain the class on screen.
     c.top_class.select(js="(c) => { window.gradcamViewer?.set({classIdx: c}); return c; }", inputs=[c.top_class], outputs=[c.any_class], **local)

@@ -195,6 +195,69 @@
     return new Type(bytes.buffer);
   }
 
+  /** The paper's localisation (core/localise.py): the bounding box [left, top, right, bottom),
+   *  right and bottom exclusive, of the largest 8-connected region where cam01 > t·max; null
+   *  for a blank map. Regions are found in raster order, so a tie goes to the first, as OpenCV's. */
+  function localise(cam01, w, h, threshold) {
+    let peak = 0;
+    for (const v of cam01) peak = Math.max(peak, v);
+    if (!(peak > 0)) return null;
+    const cut = Math.fround(threshold * peak);
+    const seen = new Uint8Array(w * h);
+    const stack = new Int32Array(w * h);
+    let best = null;
+    for (let start = 0; start < w * h; start++) {
+      if (seen[start] || !(cam01[start] > cut)) continue;
+      let size = 0;
+      let top = 0;
+      const box = [w, h, 0, 0];
+      stack[top++] = start;
+      seen[start] = 1;
+      while (top) {
+        const i = stack[--top];
+        const x = i % w;
+        const y = (i / w) | 0;
+        size++;
+        box[0] = Math.min(box[0], x);
+        box[1] = Math.min(box[1], y);
+        box[2] = Math.max(box[2], x + 1);
+        box[3] = Math.max(box[3], y + 1);
+        for (let dy = -1; dy <= 1; dy++) {
+          for (let dx = -1; dx <= 1; dx++) {
+            const nx = x + dx;
+            const ny = y + dy;
+            const n = ny * w + nx;
+            if (nx >= 0 && nx < w && ny >= 0 && ny < h && !seen[n] && cam01[n] > cut) {
+              seen[n] = 1;
+              stack[top++] = n;
+            }
+          }
+        }
+      }
+      if (!best || size > best.size) best = { size, box };
+    }
+    return best.box;
+  }
+
+  /** A copy of the RGBA picture with the box outlined: core.render.draw_box's white line on a black rim. */
+  function drawBox(rgba, w, h, box) {
+    const out = new Uint8ClampedArray(rgba);
+    if (!box) return out;
+    const [left, top, right, bottom] = box;
+    const line = Math.max(2, rint(Math.min(w, h) / 100));
+    // Pillow's rectangle of width n: the n pixels inside each edge of [x0, x1] × [y0, y1], inclusive.
+    const rectangle = (x0, y0, x1, y1, width, value) => {
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          if (x - x0 < width || x1 - x < width || y - y0 < width || y1 - y < width) out.set([value, value, value], 4 * (y * w + x));
+        }
+      }
+    };
+    rectangle(left, top, right - 1, bottom - 1, line + 2, 0);
+    if (right - left > 2 && bottom - top > 2) rectangle(left + 1, top + 1, right - 2, bottom - 2, line, 255);
+    return out;
+  }
+
   /** Levels back to float32: lo + (hi − lo)·q / (2^bits − 1) (core.payload.from_levels). */
   function fromLevels(levels, lo, hi, bits) {
     const top = 2 ** bits - 1;
@@ -218,7 +281,7 @@
     constructor(element, trigger) {
       this.element = element;
       this.trigger = trigger;
-      this.view = { layer: 4, classIdx: null, colormap: "jet", opacity: 0.5, counterfactual: false, method: "gradcam" };
+      this.view = { layer: 4, classIdx: null, colormap: "jet", opacity: 0.5, counterfactual: false, method: "gradcam", box: false, threshold: 0.15 };
       this.held = null; // {key, size, input, box, stages, labels, predictions, original, maps: {}, guided: {}}
       this.cams = new Map(); // "method/class/cf/layer" → cam01 at display size
       this.guidedPictures = new Map(); // class → RGBA
@@ -333,9 +396,11 @@
         const lut = GRADCAM.colormaps[v.colormap];
         const heat = heatmap(cam01, lut);
         put(1, heat, `${method} heatmap of ${what}`);
-        put(2, overlay(held.original, heat, v.opacity), `Overlay of the ${method} map of ${what}`);
+        const boxed = (layerCam, picture) => (v.box ? drawBox(picture, w, h, localise(layerCam, w, h, v.threshold)) : picture);
+        put(2, boxed(cam01, overlay(held.original, heat, v.opacity)), `Overlay of the ${method} map of ${what}`);
         for (let layer = 1; layer <= 4; layer++) {
-          put(4 + layer, overlay(held.original, heatmap(this.cam(name, layer), lut), v.opacity), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
+          const layerCam = this.cam(name, layer);
+          put(4 + layer, boxed(layerCam, overlay(held.original, heatmap(layerCam, lut), v.opacity)), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
         }
         if (held.guided[classIdx]) {
           const guided = held.guided[classIdx];
@@ -375,5 +440,5 @@
     });
   }
 
-  window.GradcamViewer = { mount, rint, axisWeights, resize, overPicture, normalise01, heatmap, overlay, percentile, gradientImage, guidedTimesMap, unpackArray, fromLevels };
+  window.GradcamViewer = { mount, rint, axisWeights, resize, overPicture, normalise01, heatmap, overlay, percentile, gradientImage, guidedTimesMap, unpackArray, fromLevels, localise, drawBox };
 })();

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.localise import localise
+from core.render import draw_box
 from core.views import cam_pictures, guided_pictures, layer_overlays
 from demo.common import PANEL_SIDE
 from demo.session import image_digest
@@ -37,6 +39,11 @@ def server_view(explanation, view: dict) -> dict[str, np.ndarray]:
     strip = layer_overlays(explanation, view["classIdx"], **settings, max_side=PANEL_SIDE)
     pictures = dict(original=first.original, heatmap=first.heatmap, overlay=first.overlay, guided_backprop=guided, guided_gradcam=product)
     pictures.update({f"layer{n}": picture for n, (_, picture) in enumerate(strip, start=1)})
+    if view.get("box"):  # the paper's box on every overlay, from the map drawn there
+        size = first.cam01.shape[::-1]
+        for name, layer in [("overlay", view["layer"]), *((f"layer{n}", n) for n in range(1, 5))]:
+            cam01 = explanation.cam(view["classIdx"], layer, counterfactual=view["counterfactual"], size=size)
+            pictures[name] = draw_box(pictures[name], localise(cam01, view["threshold"]))
     return pictures
 
 
@@ -60,12 +67,14 @@ VIEWS = [
     {"layer": 3, "class_rank": 2, "colormap": "viridis", "opacity": 0.3},
     {"layer": 2, "colormap": "turbo", "counterfactual": True},
     {"layer": 4, "class_rank": 1, "counterfactual": True, "opacity": 0.3},
+    {"layer": 2, "box": True, "threshold": 0.15},
+    {"layer": 4, "class_rank": 1, "box": True, "threshold": 0.5, "colormap": "cividis"},
 ]
 
 
 @pytest.mark.parametrize(
     "model, picture, views",
-    [("resnet18", PHOTO, VIEWS), ("vit_b_16", TOWER, [VIEWS[1], VIEWS[3], VIEWS[4], VIEWS[6]])],
+    [("resnet18", PHOTO, VIEWS), ("vit_b_16", TOWER, [VIEWS[1], VIEWS[3], VIEWS[4], VIEWS[6], VIEWS[8]])],
     ids=["resnet18-wide-photo", "vit-letterboxed"],
 )
 def test_every_canvas_equals_the_servers_rendering(browser, app_url, running_app, model, picture, views):  # noqa: F811
@@ -76,7 +85,7 @@ def test_every_canvas_equals_the_servers_rendering(browser, app_url, running_app
     explanation = server_explanation(running_app, picture, model)
     report = []
     for settings in views:
-        view = {"layer": 4, "colormap": "jet", "opacity": 0.5, "counterfactual": False, **settings}
+        view = {"layer": 4, "colormap": "jet", "opacity": 0.5, "counterfactual": False, "box": False, "threshold": 0.15, **settings}
         view["classIdx"] = explanation.top_classes[view.pop("class_rank", 0)]
         drawn = draw(page, view)
         report += assert_same_pixels(drawn, server_view(explanation, view), f"{model} {view}")
