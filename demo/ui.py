@@ -89,9 +89,8 @@ def _explore_layout(explorer: Explorer, categories: list[str], banner: gr.Markdo
                 colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)", elem_id="colormap")
                 opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity")
                 counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class", elem_id="counterfactual")
-                with gr.Row():
-                    box = gr.Checkbox(value=False, label="Localisation box on the overlays (the paper's §4.1)", elem_id="box")
-                    threshold = gr.Slider(0.05, 0.95, value=0.15, step=0.05, label="Box threshold (share of the map's peak; the paper: 0.15)", elem_id="box-threshold")
+                box = gr.Checkbox(value=False, label="Localisation box on the overlays (the paper's §4.1)", elem_id="box")
+                threshold = gr.Slider(0.05, 0.95, value=0.15, step=0.05, label="Box threshold: share of the map's peak (the paper: 0.15)", elem_id="box-threshold")
                 precision = gr.Radio(
                     [(PRECISION_NAMES[p], p) for p in (("bfloat16", "float32") if DEFAULT_PRECISION == "bfloat16" else ("float32",))],
                     value=DEFAULT_PRECISION,

@@ -1,148 +1,157 @@
-"""The page in real headless Chromium: upload, slide the layer, pick a class, and look at it.
+"""The page in real headless Chromium: upload, drag the layer slider, pick a class, change opacity
+and colormap, and look at it. Once the explanation is held, none of those sends a request.
 
 Screenshots land in artifacts/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from benchmarks.common import CHROMIUM_FLAGS
-from demo.ui import PANEL_SIDE
-from tests.conftest import require_chromium
+from tests.pagehelpers import ARTIFACTS, ROOT, TIMEOUT_MS, browser, choose_model, held_key, open_page, top_k_held, upload, wait_for_view  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
 EXAMPLE = ROOT / "assets" / "lion_and_cheetah.jpg"
-PANELS = [f"#panel-{n} img" for n in range(5)]
-TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="module")
-def browser():
-    executable = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+def current_view(page) -> dict:
+    return page.evaluate("() => JSON.parse(window.gradcamViewer.element.dataset.view)")
 
 
-def heatmap_source(page) -> str:
-    return page.get_attribute(PANELS[1], "src")
+def canvas_digest(page, n: int) -> int:
+    """A cheap fingerprint of one canvas's pixels: it changes when the canvas is redrawn differently."""
+    return page.evaluate(
+        "(n) => { const c = window.gradcamViewer.element.querySelectorAll('canvas')[n]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0; for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0; return h; }",
+        n,
+    )
 
 
-def wait_for_new_heatmap(page, previous: str) -> str:
+def wait_drawn(page, **expected) -> None:
     page.wait_for_function(
-        "([selector, previous]) => { const img = document.querySelector(selector); return img && img.src && img.src !== previous && img.complete; }",
-        arg=[PANELS[1], previous],
+        "(expected) => { const v = JSON.parse(window.gradcamViewer.element.dataset.view || '{}'); return !window.gradcamViewer.frame && Object.entries(expected).every(([k, x]) => v[k] === x); }",
+        arg=expected,
         timeout=TIMEOUT_MS,
     )
-    return heatmap_source(page)
+
+
+def drag_layer_slider(page, positions: list[int]) -> list[int]:
+    """Drags the layer slider's thumb through the positions with the mouse; the layers drawn on the way."""
+    track = page.locator("#layer input[type=range]")
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    x_of = lambda position: box["x"] + 8 + (box["width"] - 16) * (position - 1) / 3  # noqa: E731
+    y = box["y"] + box["height"] / 2
+    drawn = []
+    page.mouse.move(x_of(positions[0]), y)
+    page.mouse.down()
+    for position in positions[1:]:
+        page.mouse.move(x_of(position), y, steps=4)
+        wait_drawn(page, layer=position)
+        drawn.append(current_view(page)["layer"])
+    page.mouse.up()
+    return drawn
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_upload_slide_and_pick_a_class(browser, app_url, scheme):
+def test_upload_then_every_switch_is_drawn_in_the_page_without_a_request(browser, app_url, scheme):  # noqa: F811
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(app_url + ("?__theme=dark" if scheme == "dark" else ""))
-    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
-
-    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
-    for selector in PANELS:
-        page.wait_for_selector(selector, timeout=TIMEOUT_MS)
-    page.wait_for_function(
-        "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
-        arg=PANELS,
-        timeout=TIMEOUT_MS,
-    )
+    page = open_page(browser, app_url, color_scheme=scheme)
+    if scheme == "dark":
+        page.goto(app_url + "?__theme=dark")
+        page.wait_for_function("() => window.gradcamViewer !== undefined", timeout=TIMEOUT_MS)
+    upload(page, EXAMPLE)
+    top_k_held(page)
     page.wait_for_selector("#top-class label", timeout=TIMEOUT_MS)
     assert "%" in page.inner_text("#top-class")
     assert "untrained" in page.inner_text("#predictions").lower()
     assert page.locator("#banner").is_visible()
-    for selector in PANELS:
-        assert page.eval_on_selector(selector, "img => img.naturalWidth") == PANEL_SIDE, "panels at display size"
-    assert "Grad-CAM heatmap" in page.inner_text("#panel-1"), "the caption names the method"
-    page.wait_for_function("() => document.querySelectorAll('#depth img').length >= 4", timeout=TIMEOUT_MS)
+    assert page.inner_text("#viewer-panel-1 figcaption") == "Grad-CAM heatmap", "the caption names the method"
+    assert "layer4" in page.get_attribute("#viewer-panel-2 canvas", "aria-label"), "a text alternative names the layer"
     page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-upload.png"), full_page=True)
 
-    before = heatmap_source(page)
-    layer_box = page.locator("#layer input[type=number]")
-    layer_box.fill("1")
-    layer_box.press("Tab")  # the slider explains on release, not on every tick
-    after_layer = wait_for_new_heatmap(page, before)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    heat = canvas_digest(page, 1)
+    assert drag_layer_slider(page, [4, 3, 2, 1, 2, 3, 4, 3, 2, 1]) == [3, 2, 1, 2, 3, 4, 3, 2, 1], "each position drawn on the way"
+    assert canvas_digest(page, 1) != heat
     page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-layer1.png"), full_page=True)
 
-    page.locator("#top-class label").nth(1).click()
-    wait_for_new_heatmap(page, after_layer)
+    second = page.locator("#top-class label").nth(1)
+    second.click()
+    wait_drawn(page, layer=1, complete=True)
+    assert current_view(page)["classIdx"] != page.evaluate("() => window.gradcamViewer.held.predictions[0].index")
     page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-second-class.png"), full_page=True)
 
+    page.locator("#more-controls > button").first.click()
+    opacity = page.locator("#opacity input[type=number]")
+    opacity.fill("0.3")
+    opacity.press("Enter")
+    wait_drawn(page, opacity=0.3)
+    page.locator("#colormap input").click()
+    page.get_by_role("option", name="cividis").click()
+    wait_drawn(page, colormap="cividis")
+    page.locator("#counterfactual input").check()
+    wait_drawn(page, counterfactual=True)
+    page.locator("#box input").check()
+    wait_drawn(page, box=True)
+    page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-cividis-box.png"), full_page=True)
+    assert requests == [], f"switches drawn in the page send no request; sent {requests}"
+
+    page.locator("#viewer-panel-2").click()  # enlarged to the page's width, for a projector
+    assert page.locator("#viewer-panel-2 canvas").bounding_box()["width"] > 1000
+    page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-enlarged.png"), full_page=True)
     assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
-    assert not errors, errors
+    assert not page.errors, page.errors
     page.close()
 
 
-def choose_model(page, name: str) -> None:
-    box = page.locator("#model input")
+def test_a_class_outside_the_top_k_is_fetched_once_and_a_new_photo_keeps_the_slider(browser, app_url):  # noqa: F811
+    page = open_page(browser, app_url)
+    upload(page, EXAMPLE)
+    page.locator("#layer input[type=number]").fill("2")
+    page.locator("#layer input[type=number]").press("Enter")
+    wait_drawn(page, layer=2)
+    held = page.evaluate("() => window.gradcamViewer.held.predictions.map(p => p.index)")
+    outside = next(c for c in range(1000) if c not in held)
+    box = page.locator("#any-class input")
     box.click()
-    box.fill(name)
-    page.get_by_role("option", name=name).first.click()
+    box.fill(f"{outside} ·")
+    page.get_by_role("option").first.click()
+    wait_drawn(page, classIdx=outside, complete=True)
+    assert "still being computed" not in page.inner_text("#viewer")
+    previous = held_key(page)
+    upload(page, ROOT / "assets" / "tower.jpg", previous_key=previous)
+    view = current_view(page)
+    assert view["layer"] == 2 and view["complete"], "a new photo is drawn at the slider's position at once"
+    assert not page.errors, page.errors
+    page.close()
 
 
-def test_switching_to_a_transformer_and_to_another_cnn_family(browser, app_url):
+def test_switching_to_a_transformer_and_to_another_cnn_family(browser, app_url):  # noqa: F811
     """Every family behind the same controls: five panels and the strip, captions naming modules."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(app_url)
-    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
-    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
-    page.wait_for_selector(PANELS[1], timeout=TIMEOUT_MS)
-    page.wait_for_function("() => document.querySelectorAll('#depth img').length >= 4", timeout=TIMEOUT_MS)
+    page = open_page(browser, app_url)
+    upload(page, EXAMPLE)
     for name, deepest, no_relu in (("vit_b_16", "encoder_layer_11.ln_1", True), ("densenet121", "features.norm5", False)):
-        before = heatmap_source(page)
+        previous = held_key(page)
         choose_model(page, name)
-        wait_for_new_heatmap(page, before)
-        page.wait_for_function(
-            "text => document.querySelector('#depth') && document.querySelector('#depth').innerText.includes(text)",
-            arg=deepest,
-            timeout=TIMEOUT_MS * 3,
-        )
-        page.wait_for_function(
-            "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
-            arg=PANELS,
-            timeout=TIMEOUT_MS,
-        )
-        assert page.locator("#depth img").count() >= 4
+        wait_for_view(page, previous_key=previous)
+        assert deepest in page.inner_text("#viewer-panel-8 figcaption")
         page.wait_for_function("text => document.querySelector('#layer').innerText.includes(text)", arg=deepest, timeout=TIMEOUT_MS)
         assert ("no ReLUs" in page.inner_text("#status")) == no_relu
         page.screenshot(path=str(ARTIFACTS / f"explorer-{name}.png"), full_page=True)
     assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
-    assert not errors, errors
+    assert not page.errors, page.errors
     page.close()
 
 
-def test_full_resolution_panels_on_demand_and_the_precision_control(browser, app_url):
-    from demo.ui import DEFAULT_PRECISION, PRECISION_NAMES
+def test_full_resolution_panels_on_demand_and_the_precision_control(browser, app_url):  # noqa: F811
+    from demo.common import DEFAULT_PRECISION, PRECISION_NAMES
 
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
-    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
-    page.wait_for_function(
-        "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
-        arg=PANELS,
-        timeout=TIMEOUT_MS,
-    )
+    page = open_page(browser, app_url)
+    upload(page, EXAMPLE)
     assert f"maps in {PRECISION_NAMES[DEFAULT_PRECISION]}" in page.inner_text("#status")
     page.click("#full-size")
     page.wait_for_function("() => document.querySelectorAll('#full-size-files a').length >= 5", timeout=TIMEOUT_MS)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from core.handout import PAGE_SIZE
-from tests.test_browser import ARTIFACTS, EXAMPLE, PANELS, TIMEOUT_MS, browser  # noqa: F401 (the browser fixture)
+from tests.pagehelpers import ARTIFACTS, ROOT, TIMEOUT_MS, browser, open_page, upload  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -23,20 +23,12 @@ def open_accordion(page, elem_id: str) -> None:
 
 def test_compare_models_sanity_check_and_handout(browser, app_url, tmp_path):  # noqa: F811
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(app_url)
-    page.wait_for_selector("#upload input[type=file]", state="attached", timeout=TIMEOUT_MS)
+    page = open_page(browser, app_url)
+    page.set_viewport_size({"width": 1400, "height": 1400})
     # resnet18 keeps the sanity check's seven passes short.
     page.get_by_label("Model", exact=True).click()
     page.locator('#model li[aria-label^="resnet18 "]').click()
-    page.set_input_files("#upload input[type=file]", str(EXAMPLE))
-    page.wait_for_function(
-        "sel => sel.every(s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth > 0; })",
-        arg=PANELS,
-        timeout=TIMEOUT_MS,
-    )
+    upload(page, ROOT / "assets" / "lion_and_cheetah.jpg")
 
     # Model against model: resnet50 (ticked by default) and resnet18.
     open_accordion(page, "compare-models")
@@ -90,5 +82,5 @@ def test_compare_models_sanity_check_and_handout(browser, app_url, tmp_path):  #
     page.screenshot(path=str(ARTIFACTS / "teaching-page.png"), full_page=True)
 
     assert not page.locator(".toast-body").filter(has_text="rror").count(), "no error toast"
-    assert not errors, errors
+    assert not page.errors, page.errors
     page.close()
