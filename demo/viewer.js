@@ -314,6 +314,21 @@
       }
       if (payload.method && !payload.original) this.view.method = payload.method;
       this.schedule();
+      this.warm();
+    }
+
+    /** When the page is idle, prepares what a switch will need (each class's maps over the picture
+     *  and guided picture), so that the switch itself only blends and draws. */
+    warm() {
+      const held = this.held;
+      const jobs = [];
+      for (const name of Object.keys(held.maps)) for (let layer = 1; layer <= 4; layer++) jobs.push(() => this.cam(name, layer));
+      for (const c of Object.keys(held.guided)) jobs.push(() => this.guidedPicture(Number(c)));
+      const step = (deadline) => {
+        while (jobs.length && this.held === held && deadline.timeRemaining() > 2) jobs.shift()();
+        if (jobs.length && this.held === held) requestIdleCallback(step);
+      };
+      requestIdleCallback(step);
     }
 
     /** Changes the view; the draw happens once, in the next animation frame, whatever the number of changes. */
