@@ -154,7 +154,8 @@ def transport_floor(browser, reps: int) -> Stat:
     import numpy as np
 
     from common import launch_options_for, photo as make_photo
-    from demo.ui import PANEL_SIDE, png_file
+    from demo.common import PANEL_SIDE
+    from demo.files import png_file
 
     picture = np.asarray(make_photo(PANEL_SIDE, PANEL_SIDE // 2))
     # Encoded before the clock starts: the handler only hands over files.
