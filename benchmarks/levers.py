@@ -40,8 +40,9 @@ from PIL import Image  # noqa: E402
 
 import core  # noqa: E402
 from core.intake import fit_within, read_image  # noqa: E402
+from core.render import PNG_PARAMS  # noqa: E402
 from core.views import panels  # noqa: E402
-from demo.ui import DISPLAY_SIDE, PANEL_SIDE, PNG_PARAMS  # noqa: E402
+from demo.common import DISPLAY_SIDE, PANEL_SIDE  # noqa: E402
 
 
 def pillow_png(picture: np.ndarray) -> bytes:

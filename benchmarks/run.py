@@ -401,7 +401,7 @@ def client_floor(reps: int, long_side: int, workdir: str) -> Stat:
     from gradio_client import Client, handle_file
 
     from common import launch_options_for
-    from demo.ui import png_file
+    from demo.files import png_file
 
     picture = np.asarray(fresh_photo(7, long_side))
     ready = [[png_file(np.roll(picture, 5 * rep + n, axis=1), f"floor-{n}") for n in range(5)] for rep in range(reps + 1)]

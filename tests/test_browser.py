@@ -163,3 +163,58 @@ def test_full_resolution_panels_on_demand_and_the_precision_control(browser, app
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('exact (float32)')", timeout=TIMEOUT_MS)
     page.screenshot(path=str(ARTIFACTS / "explorer-full-size-and-precision.png"), full_page=True)
     page.close()
+
+
+#: The page's example button for EXAMPLE (its thumbnail is served under the file's own name).
+EXAMPLE_BUTTON = f"button.gallery-item:has(img[src$='{EXAMPLE.name}'])"
+CLASSMATES = 3
+
+
+def wait_for_every_panel(page) -> None:
+    """Until every panel and strip canvas on the page is drawn: none empty, none left waiting."""
+    wait_for_view(page)
+    assert page.evaluate(
+        "() => [...window.gradcamViewer.element.querySelectorAll('canvas')].every(c => c.width > 0 && c.height > 0 && !c.classList.contains('viewer-waiting'))"
+    ), "a canvas is empty or still waiting"
+
+
+def decoded_downloads(page) -> list[int]:
+    """Fetches every full-resolution file the page offers and decodes it; their widths."""
+    return page.evaluate(
+        """() => Promise.all([...document.querySelectorAll('#full-size-files a[download]')].map(
+            async (a) => (await createImageBitmap(await (await fetch(a.href)).blob())).width))"""
+    )
+
+
+def test_three_pages_clicking_the_same_example_together_get_every_panel(browser, app_url):  # noqa: F811
+    """Issue 18: students who click the same example at once. Every page draws every panel, and
+    the full-resolution files, which all three are handed at the same paths, arrive whole."""
+    pages = [open_page(browser, app_url) for _ in range(CLASSMATES)]  # each in a context of its own
+    failed: list[str] = []
+
+    def broke_off(request) -> None:
+        if "/file=" in request.url:  # not the event streams, which the page closes itself (ERR_ABORTED)
+            failed.append(f"{request.url}: {request.failure}")
+
+    try:
+        for page in pages:
+            page.on("requestfailed", broke_off)
+            choose_model(page, "resnet18")  # the cheapest first view: the test is about what arrives
+            page.wait_for_selector(EXAMPLE_BUTTON, timeout=TIMEOUT_MS)
+        for page in pages:  # one after another within milliseconds: the requests overlap
+            page.click(EXAMPLE_BUTTON)
+        for page in pages:
+            wait_for_every_panel(page)
+        for page in pages:
+            page.click("#full-size")
+        for page in pages:
+            page.wait_for_function("() => document.querySelectorAll('#full-size-files a[download]').length >= 5", timeout=TIMEOUT_MS)
+        originals = {page.eval_on_selector("#full-size-files a[download]", "a => a.href") for page in pages}
+        assert len(originals) == 1, f"the pages were not handed the same original's file, so nothing was shared: {originals}"
+        for page in pages:
+            assert all(width > 0 for width in decoded_downloads(page))
+            assert not page.errors, page.errors
+        assert not failed, f"downloads broke off: {failed}"
+    finally:
+        for page in pages:
+            page.close()

@@ -1,7 +1,8 @@
 """Reliability of the running app through its documented /explain API.
 
 Bad uploads get a clear message and leave the app serving; odd-but-valid images come back
-sensibly; eight clients at once get exactly what each would get alone; a 200-request soak
+sensibly; eight clients at once get exactly what each would get alone, and thirty on the same
+example get every panel whole; a 200-request soak
 neither leaks memory nor leaves anything on the shared models; a model that fails to load (or
 does not exist) is reported and the other models keep working.
 
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.api
 TOP_K = 3
 #: Generous: 8 requests are served one after another (NETWORK_CONCURRENCY = 1) on 2 CPU cores.
 CONCURRENT_TIMEOUT_S = 240
+#: Seconds a concurrent client waits for the next byte; the queue's heartbeats (every 15 s) keep
+#: its event stream going while it waits for its turn.
+CLIENT_PATIENCE_S = 60
 SOAK_REQUESTS = 200
 SOAK_RSS_BUDGET_MB = 100
 
@@ -295,9 +299,50 @@ def _difference(alone, together) -> str | None:
     return None
 
 
-def test_eight_concurrent_clients_get_what_they_would_get_alone(app_url, client, folder):
+def _all_at_once(app_url: str, jobs: list[tuple], timeout_s: float) -> tuple[list, list, list, float]:
+    """Each job (the arguments of _explain after the client) sent by a client (a session) of its
+    own, all released at the same instant.
+
+    Returns each job's result, error and latency (None: no answer within timeout_s), and the
+    wall time.
+    """
     from gradio_client import Client
 
+    # gradio_client gives an upload or a download 5 s without a byte (httpx's default): thirty
+    # clients and the server in this one process, on two shared cores, can stall that long.
+    patience = {"timeout": httpx.Timeout(CLIENT_PATIENCE_S)}
+    clients = [Client(app_url, verbose=False, download_files=tempfile.mkdtemp(prefix="gradcam-conc-"), httpx_kwargs=patience) for _ in jobs]
+    barrier = threading.Barrier(len(jobs) + 1)
+    results: list = [None] * len(jobs)
+    errors: list = [None] * len(jobs)
+    latencies: list = [None] * len(jobs)
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        began = time.perf_counter()
+        try:
+            results[n] = _explain(clients[n], *jobs[n])
+        except BaseException as exc:  # reported by the caller
+            errors[n] = exc
+        latencies[n] = time.perf_counter() - began
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(len(jobs))]
+    try:
+        for thread in threads:
+            thread.start()
+        barrier.wait(timeout=60)
+        started = time.perf_counter()
+        deadline = started + timeout_s
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.perf_counter()))
+        wall_s = time.perf_counter() - started
+    finally:
+        for c in clients:
+            c.close()
+    return results, errors, latencies, wall_s
+
+
+def test_eight_concurrent_clients_get_what_they_would_get_alone(app_url, client, folder):
     sizes = [(160, 120), (240, 180), (120, 160), (200, 200), (320, 240), (180, 240), (160, 160), (240, 160)]
     images = [_save(folder, f"concurrent-{i}.png", factory.noise(w, h, seed=100 + i)) for i, (w, h) in enumerate(sizes)]
     jobs = [(images[i], *request) for i, request in enumerate(CONCURRENT_REQUESTS)]
@@ -312,37 +357,8 @@ def test_eight_concurrent_clients_get_what_they_would_get_alone(app_url, client,
     sequential_s = time.perf_counter() - started
 
     # Together: eight clients (eight sessions), released at once.
-    clients = [Client(app_url, verbose=False, download_files=tempfile.mkdtemp(prefix="gradcam-conc-")) for _ in jobs]
-    barrier = threading.Barrier(len(jobs) + 1)
-    results: list = [None] * len(jobs)
-    errors: list = [None] * len(jobs)
-    latencies: list = [None] * len(jobs)
-
-    def worker(n: int) -> None:
-        path, model, layer, class_idx = jobs[n]
-        barrier.wait()
-        began = time.perf_counter()
-        try:
-            results[n] = _explain(clients[n], path, model, layer, class_idx)
-        except BaseException as exc:  # reported below
-            errors[n] = exc
-        latencies[n] = time.perf_counter() - began
-
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(len(jobs))]
-    try:
-        for thread in threads:
-            thread.start()
-        barrier.wait(timeout=60)
-        started = time.perf_counter()
-        deadline = started + CONCURRENT_TIMEOUT_S
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.perf_counter()))
-        wall_s = time.perf_counter() - started
-    finally:
-        for c in clients:
-            c.close()
-
-    unanswered = [n for n, t in enumerate(threads) if t.is_alive()]
+    results, errors, latencies, wall_s = _all_at_once(app_url, jobs, CONCURRENT_TIMEOUT_S)
+    unanswered = [n for n, s in enumerate(latencies) if s is None]
     FIGURES["concurrency: 8 clients wall time"] = f"{wall_s:.1f} s (same 8 sequentially: {sequential_s:.1f} s)"
     print(
         f"[concurrency] 8 clients: wall {wall_s:.1f} s, latencies "
@@ -354,6 +370,43 @@ def test_eight_concurrent_clients_get_what_they_would_get_alone(app_url, client,
         _check_result(results[n], model)
         difference = _difference(alone[n], _fingerprint(results[n]))
         assert difference is None, f"request {n} ({model}, layer {layer}, class {class_idx}) differs when made concurrently: {difference}"
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "lion_and_cheetah.jpg"
+CLASSROOM = 30
+#: Every layer for the top class and for the lion (291): the students share the original's file
+#: and, in fours, each heatmap's, which are named by their content.
+CLASSROOM_VIEWS = [(layer, class_idx) for class_idx in (None, 291) for layer in (1, 2, 3, 4)]
+#: Thirty sessions' first passes one after another, and their downloads, on 2 shared cores.
+CLASSROOM_TIMEOUT_S = 480
+
+
+def test_a_class_clicking_the_same_example_gets_every_panel_whole(app_url, client):
+    """Thirty clients at once on one picture (resnet18, top-1: the cheapest first view): every
+    panel downloads whole, decodes, and equals the same request made alone."""
+    model, top_k = "resnet18", 1
+    started = time.perf_counter()
+    alone = {}
+    for layer, class_idx in CLASSROOM_VIEWS:
+        result = _explain(client, str(EXAMPLE), model, layer, class_idx, top_k)
+        _check_result(result, model, top_k)
+        alone[layer, class_idx] = _fingerprint(result)
+    alone_s = time.perf_counter() - started
+
+    jobs = [(str(EXAMPLE), model, *CLASSROOM_VIEWS[n % len(CLASSROOM_VIEWS)], top_k) for n in range(CLASSROOM)]
+    results, errors, latencies, wall_s = _all_at_once(app_url, jobs, CLASSROOM_TIMEOUT_S)
+    answered = [s for s in latencies if s is not None]
+    FIGURES[f"same example: {CLASSROOM} clients wall time"] = (
+        f"{wall_s:.1f} s, median latency {np.median(answered) if answered else math.nan:.1f} s ({len(CLASSROOM_VIEWS)} views alone: {alone_s:.1f} s)"
+    )
+    print(f"[same example] {CLASSROOM} clients: wall {wall_s:.1f} s, latencies {', '.join(f'{s:.1f}' if s is not None else '-' for s in latencies)} s")
+    unanswered = [n for n, s in enumerate(latencies) if s is None]
+    assert not unanswered, f"requests {unanswered} got no answer within {CLASSROOM_TIMEOUT_S} s"
+    assert not any(errors), [f"{jobs[n][2:4]}: {e!r}" for n, e in enumerate(errors) if e]
+    for n, (_, _, layer, class_idx, _) in enumerate(jobs):
+        _check_result(results[n], model, top_k)  # every panel decodes
+        difference = _difference(alone[layer, class_idx], _fingerprint(results[n]))
+        assert difference is None, f"client {n} (layer {layer}, class {class_idx}) got other panels than alone: {difference}"
 
 
 # --------------------------------------------------------------------------- 3. soak
