@@ -202,7 +202,7 @@ class Explanation:
         with self._stored:
             self._stored.notify_all()
 
-    def _first_pass(self, top_k: int, *, lazy: bool) -> None:
+    def _first_pass(self, top_k: int, *, lazy: bool, top_class_stages: bool = False) -> None:
         def select() -> tuple[list[int], list[int]]:
             probabilities = torch.softmax(self.logits.double(), dim=0)
             top = torch.topk(probabilities, min(top_k, self.num_classes))
@@ -212,9 +212,10 @@ class Explanation:
             ]
             if not lazy:
                 return self.top_classes, self.top_classes
-            # A first view holds the top class at every stage (the page draws any layer and the
-            # strip from it at once) and its guided map; the rest of the top-k comes later.
-            return self.top_classes[:1], self.top_classes[:1]
+            # A first view shows the top class's guided map, and its map at layer4 (closed form: no
+            # backward pass) or, with top_class_stages or without a closed form, at every stage.
+            plain = self.top_classes[:1] if top_class_stages or self._twin.fc_weight is None else []
+            return plain, self.top_classes[:1]
 
         with self._lock:
             self._run_pass(select)
@@ -227,10 +228,15 @@ class Explanation:
         entry = self._classes.get(class_idx)
         return entry is not None and (not stages or entry.stages is not None) and (not guided or entry.guided is not None)
 
+    def map_ready(self, class_idx: int, layer: int | str) -> bool:
+        """Whether the class's gradient at the layer needs no further network pass (layer4's
+        closed form never does)."""
+        closed_form = stage_index(layer) == 3 and self._twin.fc_weight is not None
+        return closed_form or self.stored(class_idx, stages=True)
+
     def drawable(self, class_idx: int, layer: int | str) -> bool:
         """Whether the class's map at the layer and its guided map need no further network pass."""
-        closed_form = stage_index(layer) == 3 and self._twin.fc_weight is not None
-        return self.stored(class_idx, stages=not closed_form, guided=True)
+        return self.map_ready(class_idx, layer) and self.stored(class_idx, guided=True)
 
     def wait_until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
         """Waits until condition() holds, checked each time a pass stores a class; False on timeout.
@@ -437,7 +443,9 @@ def describe_stages(model: nn.Module) -> list[str]:
     return [f"{path} · {height}×{width}" for path, (height, width) in zip(twin.stages, twin.grids)]
 
 
-def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False, precision: str = "float32") -> Explanation:
+def explain(
+    model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False, precision: str = "float32", top_class_stages: bool = False
+) -> Explanation:
     """Explains ``model``'s prediction on ``image`` (anything :func:`core.read_image` takes).
 
     Runs one forward pass and keeps the top-k predictions and the four stage outputs. With
@@ -459,5 +467,5 @@ def explain(model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False,
     twin = twin_for(model, info.input_size, fold=precision == "bfloat16")
     input_tensor = to_model_input(picture, info.mean, info.std, info.input_size, 2 * info.input_size, square=twin.fixed_input)
     explanation = Explanation(model, picture, input_tensor, info, twin, precision)
-    explanation._first_pass(top_k, lazy=lazy)
+    explanation._first_pass(top_k, lazy=lazy, top_class_stages=top_class_stages)
     return explanation

@@ -46,7 +46,8 @@ def pack_array(values: np.ndarray) -> str:
     base64: deflate finds the planes of exponents and high bytes nearly constant."""
     data = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
     planes = data.view(np.uint8).reshape(-1, data.itemsize).T
-    return base64.b64encode(zlib.compress(planes.tobytes(), 6)).decode("ascii")
+    # Level 1: a 384×192 guided map in 24 ms and 330 KB, against 104 ms and 322 KB at level 6.
+    return base64.b64encode(zlib.compress(planes.tobytes(), 1)).decode("ascii")
 
 
 def unpack_array(encoded: str, dtype: np.dtype | type, shape: tuple[int, ...]) -> np.ndarray:
@@ -77,16 +78,21 @@ def has_counterfactual(method: str) -> bool:
     return method in GRADIENT_METHODS
 
 
-def _stage_maps(explanation: Explanation, class_idx: int, method: str, counterfactual: bool) -> list[dict[str, Any]]:
-    maps = []
+def _stage_maps(explanation: Explanation, class_idx: int, method: str, counterfactual: bool) -> list[dict[str, Any] | None]:
+    maps: list[dict[str, Any] | None] = []
     for stage in STAGES:
+        if method in GRADIENT_METHODS and not explanation.map_ready(class_idx, stage):
+            maps.append(None)  # comes with the background completion: never a pass from here
+            continue
         raw = explanation.cam(class_idx, stage, raw=True, counterfactual=counterfactual, method=method)
         maps.append({"grid": list(raw.shape), "values": pack_array(raw.astype(np.float32))})
     return maps
 
 
-def class_maps(explanation: Explanation, class_idx: int, method: str) -> dict[str, list[dict[str, Any]]]:
-    """The class's raw maps at layer1..layer4, and their counterfactuals where the method has one."""
+def class_maps(explanation: Explanation, class_idx: int, method: str) -> dict[str, list[dict[str, Any] | None]]:
+    """The class's raw maps at layer1..layer4, and their counterfactuals where the method has one.
+
+    A gradient method's stage whose gradients are not there yet is None: the page waits for it."""
     variants = (False, True) if has_counterfactual(method) else (False,)
     return {map_key(method, class_idx, cf): _stage_maps(explanation, class_idx, method, cf) for cf in variants}
 
@@ -108,17 +114,19 @@ def data_url(picture: np.ndarray) -> str:
 
 
 def classes_piece(explanation: Explanation, key: str, classes: list[int], method: str, size: tuple[int, int], *, guided: bool = True) -> dict[str, Any]:
-    """Maps (and guided backprop) of more classes, for a page that already holds ``key``'s image."""
+    """Maps, and guided backprop where it is stored, of more classes, for a page that already
+    holds ``key``'s image."""
     piece: dict[str, Any] = {"key": key, "method": method, "maps": {}, "guided": {}}
     for c in classes:
         piece["maps"].update(class_maps(explanation, c, method))
-        if guided:
+        if guided and explanation.stored(c, guided=True):
             piece["guided"][str(int(c))] = guided_levels(explanation, c, size)
     return piece
 
 
 def first_view(explanation: Explanation, key: str, classes: list[int], method: str, size: tuple[int, int]) -> dict[str, Any]:
-    """Everything a page needs to draw ``classes`` of a new explanation at display size (width, height).
+    """What a page needs to draw ``classes`` of a new explanation at display size (width, height),
+    as far as the first pass has it (layer4's closed form gives every class's layer4 map at once).
 
     ``key`` names the explanation: pieces sent later with the same key add to it, and a page
     that meets a new key forgets the old one.

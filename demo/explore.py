@@ -39,8 +39,8 @@ except ImportError:
 
 
 @_on_gpu
-def _explain_on_device(model, picture, top_k: int, precision: str) -> Explanation:
-    return explain(model, picture, top_k=top_k, lazy=True, precision=precision)
+def _explain_on_device(model, picture, top_k: int, precision: str, top_class_stages: bool) -> Explanation:
+    return explain(model, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages)
 
 
 def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
@@ -79,7 +79,11 @@ class Explorer:
         except OSError as err:
             raise BadImageError(f"The upload could not be read ({err.strerror or err}). Please upload it again.") from err
 
-    def explanation(self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None) -> Explanation:
+    def explanation(
+        self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None, *, layer: int = 4
+    ) -> Explanation:
+        """The session's Explanation of the upload, from the cache or from one network pass. A first
+        view at a ``layer`` other than 4 takes the top class at every stage in that pass."""
         key = self.key(image, model_name, top_k, session)
         found = self.cache.get(session, key)
         if found is not None:
@@ -92,7 +96,7 @@ class Explorer:
         # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
         picture = read_image(image, max_side=DISPLAY_SIDE)
         with self.scheduler.first_view():
-            explanation = _explain_on_device(model, picture, int(top_k), key[3])
+            explanation = _explain_on_device(model, picture, int(top_k), key[3], int(layer) != 4)
         self.cache.put(session, key, explanation)
         return explanation
 
@@ -147,11 +151,15 @@ class Explorer:
         """The payload's name for an explanation: pieces with the same name add to what the page holds."""
         return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
 
-    def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str, *, first: bool = False) -> dict[str, Any]:
-        """The maps of ``classes`` for the page to draw; ``first`` adds the picture and predictions."""
+    def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str, *, first: bool = False, ready: bool = True) -> dict[str, Any]:
+        """The maps of ``classes`` for the page to draw; ``first`` adds the picture and predictions.
+
+        ``ready`` runs (or waits for) the passes the classes need first; without it, the payload
+        holds what is there (the first view: layer4's closed form, the top class's guided map)."""
         size = display_size(explanation, PANEL_SIDE)
-        for c in classes:
-            self.ready(explanation, c, 1)
+        if ready:
+            for c in classes:
+                self.ready(explanation, c, 1)
         pack = first_view if first else classes_piece
         # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
         with self.scheduler.background() if method in PERTURBATION_METHODS else contextlib.nullcontext():
@@ -175,19 +183,20 @@ class Explorer:
     # ----- events -----------------------------------------------------------------------
 
     @user_errors
-    def on_new_input(self, image, model_name, top_k, method="gradcam", request: gr.Request = None, progress=gr.Progress()) -> list:
-        """A new image, model, top-k or precision: one network pass, and the top class for the page to draw.
-
-        The rest of the top-k is completed in the background (on_rest sends it on)."""
+    def on_new_input(self, image, model_name, top_k, method="gradcam", layer=4, request: gr.Request = None, progress=gr.Progress()) -> list:
+        """A new image, model, top-k or precision: one network pass, and what it gives the page to
+        draw: the top class at the slider's layer with its guided map, and layer4 of the whole
+        top-k where it has a closed form. The background completion brings the rest (on_rest)."""
         if not image:
             return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
         started = time.perf_counter()
         session = session_of(request)
-        explanation = self.explanation(image, model_name, top_k, session, progress)
+        explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
         try:
             top = explanation.top_classes[0]
             key = self.key(image, model_name, top_k, session)
-            payload = self.payload(explanation, key, method_classes(explanation, method, top)[:1], method, first=True)
+            slow = method in PERTURBATION_METHODS
+            payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
             return [
                 payload,
                 self.predictions(explanation),
@@ -201,16 +210,18 @@ class Explorer:
 
     @user_errors
     def on_rest(self, image, model_name, top_k, method="gradcam", request: gr.Request = None) -> Iterator[dict]:
-        """The other top-k classes, each sent as soon as the background completion has stored it."""
+        """Every top-k class at every stage, with its guided map, each sent as soon as the
+        background completion has stored it (the top class first)."""
         if not image or method in PERTURBATION_METHODS:
             yield gr.skip()
             return
         session = session_of(request)
         explanation = self.explanation(image, model_name, top_k, session)
         key = self.key(image, model_name, top_k, session)
-        for c in explanation.top_classes[1:]:
+        size = display_size(explanation, PANEL_SIDE)
+        for n, c in enumerate(explanation.top_classes):
             self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
-            yield self.payload(explanation, key, [c], method)
+            yield classes_piece(explanation, self.payload_key(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
 
     @user_errors
     def on_method(self, image, model_name, top_k, method, class_idx, request: gr.Request = None) -> Iterator[dict]:

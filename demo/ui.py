@@ -121,9 +121,9 @@ def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
     first = [c.viewer, c.predictions, c.top_class, c.any_class, c.status, c.banner]
     request = [c.image, c.model, c.top_k, c.method]
     for trigger in (c.image.change, c.model.change, c.top_k.release):
-        trigger(explorer.on_new_input, request, first, show_progress_on=[c.viewer], **network).then(explorer.on_rest, request, c.viewer, **waiting)
+        trigger(explorer.on_new_input, [*request, c.layer], first, show_progress_on=[c.viewer], **network).then(explorer.on_rest, request, c.viewer, **waiting)
     c.precision.change(explorer.on_precision, [c.precision], None, concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented").then(
-        explorer.on_new_input, request, first, show_progress_on=[c.viewer], **network
+        explorer.on_new_input, [*request, c.layer], first, show_progress_on=[c.viewer], **network
     ).then(explorer.on_rest, request, c.viewer, **waiting)
     c.method.change(explorer.on_method, [*request[:3], c.method, c.any_class], c.viewer, **waiting)
     c.viewer.select(explorer.on_need, request[:3], c.viewer, **waiting)

@@ -307,7 +307,9 @@
       }
       const held = this.held;
       for (const [name, stages] of Object.entries(payload.maps || {})) {
-        held.maps[name] = await Promise.all(stages.map(async (s) => ({ grid: s.grid, values: await unpackArray(s.values, Float32Array) })));
+        const decoded = await Promise.all(stages.map(async (s) => s && { grid: s.grid, values: await unpackArray(s.values, Float32Array) }));
+        const before = held.maps[name] || [];
+        held.maps[name] = decoded.map((stage, n) => stage || before[n] || null); // a later piece fills the stages the first lacked
       }
       for (const [c, g] of Object.entries(payload.guided || {})) {
         held.guided[c] = fromLevels(await unpackArray(g.levels, Uint16Array), g.lo, g.hi, GRADCAM.guidedBits);
@@ -322,7 +324,7 @@
     warm() {
       const held = this.held;
       const jobs = [];
-      for (const name of Object.keys(held.maps)) for (let layer = 1; layer <= 4; layer++) jobs.push(() => this.cam(name, layer));
+      for (const [name, stages] of Object.entries(held.maps)) stages.forEach((stage, n) => stage && jobs.push(() => this.cam(name, n + 1)));
       for (const c of Object.keys(held.guided)) jobs.push(() => this.guidedPicture(Number(c)));
       const step = (deadline) => {
         while (jobs.length && this.held === held && deadline.timeRemaining() > 2) jobs.shift()();
@@ -401,39 +403,41 @@
       put(0, held.original, `Original picture, ${held.model}`);
       const notes = [];
       if (v.counterfactual && !GRADCAM.counterfactualMethods.includes(v.method)) notes.push(`${method} has no counterfactual: it shows the class's own map.`);
-      const maps = held.maps[name];
-      if (!maps) {
-        if (!this.pending(classIdx)) this.request(classIdx);
-        for (const n of [1, 2, 4, 5, 6, 7, 8]) wait(n, `${label}: still being computed`);
-        notes.push(`⏳ ${label}: still being computed…`);
-      } else {
+      const maps = held.maps[name] || [];
+      const stage = maps[v.layer - 1];
+      const lut = GRADCAM.colormaps[v.colormap];
+      const boxed = (layerCam, picture) => (v.box ? drawBox(picture, w, h, localise(layerCam, w, h, v.threshold)) : picture);
+      if (!maps.length && !this.pending(classIdx)) this.request(classIdx);
+      if (stage) {
         const cam01 = this.cam(name, v.layer);
-        const lut = GRADCAM.colormaps[v.colormap];
         const heat = heatmap(cam01, lut);
         put(1, heat, `${method} heatmap of ${what}`);
-        const boxed = (layerCam, picture) => (v.box ? drawBox(picture, w, h, localise(layerCam, w, h, v.threshold)) : picture);
         put(2, boxed(cam01, overlay(held.original, heat, v.opacity)), `Overlay of the ${method} map of ${what}`);
-        for (let layer = 1; layer <= 4; layer++) {
-          const layerCam = this.cam(name, layer);
-          put(4 + layer, boxed(layerCam, overlay(held.original, heatmap(layerCam, lut), v.opacity)), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
-        }
-        if (held.guided[classIdx]) {
-          const guided = held.guided[classIdx];
-          put(3, this.guidedPicture(classIdx), `Guided backprop for ${label}`);
-          put(4, gradientImage(guidedTimesMap(guided, cam01)), `Guided ${method} of ${what}`);
-        } else {
-          wait(3, `Guided backprop for ${label}: still being computed`);
-          wait(4, `Guided ${method} for ${label}: still being computed`);
-          notes.push(`⏳ guided backprop for ${label}: still being computed…`);
-        }
+      } else {
+        for (const n of [1, 2, 4]) wait(n, `${label} at layer${v.layer}: still being computed`);
+        notes.push(`⏳ ${label} at layer${v.layer}: still being computed…`);
       }
+      for (let layer = 1; layer <= 4; layer++) {
+        if (!maps[layer - 1]) {
+          wait(4 + layer, `${label} at layer${layer}: still being computed`);
+          continue;
+        }
+        const layerCam = this.cam(name, layer);
+        put(4 + layer, boxed(layerCam, overlay(held.original, heatmap(layerCam, lut), v.opacity)), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
+      }
+      const guided = held.guided[classIdx];
+      if (guided) put(3, this.guidedPicture(classIdx), `Guided backprop for ${label}`);
+      else wait(3, `Guided backprop for ${label}: still being computed`);
+      if (guided && stage) put(4, gradientImage(guidedTimesMap(guided, this.cam(name, v.layer))), `Guided ${method} of ${what}`);
+      if (!guided) notes.push(`⏳ guided backprop for ${label}: still being computed…`);
       this.element.querySelector(".viewer-title-heat").textContent = `${method} heatmap`;
       this.element.querySelector(".viewer-title-guided").textContent = `Guided ${method}`;
       this.element.querySelectorAll(".viewer-strip figcaption").forEach((caption, n) => (caption.textContent = `layer${n + 1} · ${held.stages[n]}`));
       status.textContent = notes.join(" ");
       this.drawn++;
       this.element.dataset.drawn = String(this.drawn);
-      this.element.dataset.view = JSON.stringify({ ...v, key: held.key, complete: Boolean(maps && held.guided[classIdx]) });
+      const complete = maps.length === 4 && maps.every(Boolean) && Boolean(guided);
+      this.element.dataset.view = JSON.stringify({ ...v, key: held.key, drawn: Boolean(stage && guided), complete });
     }
   }
 

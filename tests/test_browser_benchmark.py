@@ -26,6 +26,6 @@ def test_browser_benchmark_smoke_measures_every_step():
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
-    for measure in ("first view", "first view at layer2, another class picked", "all classes", "layer switch", "class switch", "opacity", "colormap", "counterfactual"):
+    for measure in ("first view", "first view at layer2, another class picked", "strip", "all classes", "layer switch", "class switch", "opacity", "colormap", "counterfactual"):
         assert re.search(rf"\| {re.escape(measure)} \| \d+\.\d ms", proc.stdout), f"no figure for {measure}:\n{proc.stdout[-3000:]}"
     assert "requests sent by the page during the switches and drags: 0" in proc.stdout, proc.stdout[-3000:]

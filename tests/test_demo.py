@@ -74,18 +74,23 @@ def test_large_uploads_are_explained_at_display_size(explorer, tmp_path):
     assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
 
 
-def test_a_new_image_sends_the_top_class_at_every_layer_and_the_page_needs_no_more_passes(explorer, tmp_path, forward_calls):
+def stages_sent(payload: dict, class_idx: int, method: str = "gradcam") -> list[bool]:
+    return [stage is not None for stage in payload["maps"].get(f"{method}/{class_idx}/0", [None] * 4)]
+
+
+def test_a_first_view_sends_what_its_pass_has_and_the_completion_the_rest_with_no_other_pass(explorer, tmp_path, forward_calls):
     photo = str(tmp_path / "fresh.png")
     smooth_image(400, 300, seed=5).save(photo)
     outputs = new_input(explorer, photo)
     payload, classes = outputs[0], [value for _, value in outputs[2]["choices"]]
     assert payload["size"] == [384, 288] and payload["box"] is None
-    assert held_classes(payload) == {classes[0]}, "the first view holds the top class"
-    assert len(payload["maps"][f"gradcam/{classes[0]}/0"]) == 4, "at every layer: any slider position draws at once"
-    assert f"gradcam/{classes[0]}/1" in payload["maps"], "and its counterfactual"
+    assert set(payload["guided"]) == {str(classes[0])}, "the top class's guided map"
+    assert all(stages_sent(payload, c) == [False, False, False, True] for c in classes), "layer4 of every class: its closed form"
+    assert f"gradcam/{classes[0]}/1" in payload["maps"], "and the counterfactuals"
     assert outputs[3] == classes[0] and "untrained" in outputs[4]
     pieces = rest(explorer, photo)
-    assert [held_classes(p) for p in pieces] == [{c} for c in classes[1:]], "then each other class, top-k order"
+    assert [stages_sent(p, c) for p, c in zip(pieces, classes)] == [[True] * 4] * len(classes), "every stage of each class, top-k order"
+    assert [set(p["guided"]) for p in pieces] == [set()] + [{str(c)} for c in classes[1:]], "each guided map once"
     assert all(p["key"] == payload["key"] and "original" not in p for p in pieces)
     assert len(forward_calls) == 2, "the first view and the completion of the top-k: two passes in all"
 
@@ -95,14 +100,23 @@ def test_a_new_image_sends_the_top_class_at_every_layer_and_the_page_needs_no_mo
     assert len(forward_calls) == 3, "a class outside the top-k costs one pass, once"
 
 
+def test_a_first_view_away_from_layer4_has_the_top_class_at_every_stage(explorer, tmp_path):
+    photo = str(tmp_path / "layer2.png")
+    smooth_image(300, 300, seed=6).save(photo)
+    payload = new_input(explorer, photo, layer=2)[0]
+    top = payload["predictions"][0]["index"]
+    assert stages_sent(payload, top) == [True] * 4 and str(top) in payload["guided"]
+
+
 def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
     from core.payload import GUIDED_BITS, from_levels, unpack_array
     from core.views import display_guided
 
     payload = new_input(explorer, photo)[0]
+    top_class_piece = rest(explorer, photo)[0]
     explanation = explorer.explanation(photo, "resnet18", 5, "direct-call")
     c = explanation.top_classes[0]
-    for layer, stage in enumerate(payload["maps"][f"gradcam/{c}/1"], start=1):
+    for layer, stage in enumerate(top_class_piece["maps"][f"gradcam/{c}/1"], start=1):
         raw = explanation.cam(c, layer, raw=True, counterfactual=True)
         np.testing.assert_array_equal(unpack_array(stage["values"], np.float32, tuple(stage["grid"])), raw)
     guided = payload["guided"][str(c)]
