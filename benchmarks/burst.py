@@ -40,6 +40,7 @@ SAMPLE_S = 0.05
 #: After the last answer, sampling goes on until the app used under 10% of a core for this long.
 QUIET_S = 3.0
 SETTLE_LIMIT_S = 300.0
+CLIENT_TIMEOUT_S = 900.0
 
 
 class RssSampler(threading.Thread):
@@ -95,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(len(MODELS)):
             photos.append(os.path.join(tmp, f"student-{n}.jpg"))
             fresh_photo(7000 + n, args.long_side).save(photos[-1], quality=90)
-        clients = [Client(url, verbose=False, download_files=os.path.join(tmp, f"c{n}")) for n in range(len(MODELS))]
+        # gradio_client's 20 s timeout is too short for a two-core machine under a burst.
+        clients = [
+            Client(url, verbose=False, download_files=os.path.join(tmp, f"c{n}"), httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
+            for n in range(len(MODELS))
+        ]
         wait_until_quiet(app)
         before = app.memory_info().rss
         barrier = threading.Barrier(len(MODELS) + 1)

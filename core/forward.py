@@ -623,7 +623,7 @@ class Twin:
 
     def outline(self) -> "TwinOutline":
         """What drawing stored maps needs of this twin, without its graph or parameters."""
-        return TwinOutline(self.stages, self.grids, self.fixed_input, self.relus, self.fc_weight)
+        return TwinOutline(self.stages, self.grids, self.fixed_input, self.relus, self.fc_weight, self.device)
 
 
 @dataclass(frozen=True)
@@ -638,6 +638,7 @@ class TwinOutline:
     fixed_input: int | None
     relus: int
     fc_weight: Tensor | None
+    device: torch.device
 
     closed_form_layer4_gradient = Twin.closed_form_layer4_gradient
 
