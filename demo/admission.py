@@ -37,8 +37,9 @@ from typing import Any, Callable, Iterator
 
 #: The memory, in MB, that the models in memory may cost together (see core.footprint).
 BUDGET_ENV = "GRADCAM_MODEL_MEMORY_MB"
-#: For a 16 GB Space: the ten-model burst (benchmarks/burst.py) then peaks under 3.5 GB, and any
-#: three of the page's models but vgg16_bn, or vgg16_bn beside one more, fit at once.
+#: For a 16 GB Space: the ten-model burst (benchmarks/burst.py) then peaks under 3.5 GB. Every
+#: model fits in it, and two or more at a time but the heaviest pairs (efficientnet_v2_s, whose
+#: pass at 768×384 costs 1.1 GB, beside resnet152 or vgg16_bn).
 DEFAULT_BUDGET_MB = 2000.0
 
 
