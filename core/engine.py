@@ -274,8 +274,10 @@ class Explanation:
 
     def complete(self) -> "Explanation":
         """Computes every stage and guided gradient for the whole top-k in one pass."""
-        if self.predictions:
-            self._ensure(self.predictions[0].index, stages=True, guided=True)
+        # Asked of a class still missing: the lazy first pass stores the top class whole.
+        missing = [c for c in self.top_classes if not self.stored(c, stages=True, guided=True)]
+        if missing:
+            self._ensure(missing[0], stages=True, guided=True)
         return self
 
     @property

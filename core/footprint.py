@@ -46,6 +46,7 @@ FOOTPRINTS: dict[str, Footprint] = {
     "resnext50_32x4d": Footprint(96, 88, 367),
     "vgg16_bn": Footprint(528, 56, 385),
     "densenet121": Footprint(31, 15, 354),
+    "mobilenet_v3_large": Footprint(21, 6, 150),
     "efficientnet_b0": Footprint(20, 13, 262),
     "regnet_y_800mf": Footprint(25, 18, 206),
     "efficientnet_v2_s": Footprint(82, 63, 1050),  # a 768×384 input: its crop is 384

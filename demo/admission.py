@@ -20,12 +20,14 @@ The rules, all under one lock:
 The request that is let in loads the model outside the lock; requests joining it meanwhile wait
 for that load. An evicted model is dropped, then garbage-collected at once: its twins' traced
 graphs are reference cycles, which would otherwise keep its parameters until Python's next full
-collection.
+collection. glibc then hands the freed pages back to the system (``malloc_trim``): it would keep
+most of them otherwise, and the process would stay as large as it ever was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import math
 import os
@@ -37,10 +39,11 @@ from typing import Any, Callable, Iterator
 
 #: The memory, in MB, that the models in memory may cost together (see core.footprint).
 BUDGET_ENV = "GRADCAM_MODEL_MEMORY_MB"
-#: For a 16 GB Space: the ten-model burst (benchmarks/burst.py) then peaks under 3.5 GB. Every
-#: model fits in it, and two or more at a time but the heaviest pairs (efficientnet_v2_s, whose
-#: pass at 768×384 costs 1.1 GB, beside resnet152 or vgg16_bn).
-DEFAULT_BUDGET_MB = 2000.0
+#: For a 16 GB Space: the ten-model burst (benchmarks/burst.py) then peaks under 3.5 GB, with the
+#: ten Explanations (their maps) that the session cache keeps. Every model fits in it; two at a
+#: time unless one of them is large (efficientnet_v2_s, whose pass at 768×384 costs 1.1 GB, fits
+#: only beside a model of up to 370 MB).
+DEFAULT_BUDGET_MB = 1500.0
 
 
 def model_memory_budget(environ: dict[str, str] | os._Environ = os.environ) -> float:
@@ -55,6 +58,13 @@ def model_memory_budget(environ: dict[str, str] | os._Environ = os.environ) -> f
     if not (budget > 0 and math.isfinite(budget)):
         raise ValueError(f"{BUDGET_ENV} must be a positive number of megabytes, not {value!r}")
     return budget
+
+
+def _free_memory() -> None:
+    """Collect the dropped models' reference cycles, and give the freed memory back to the system."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides alone
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(eq=False)
@@ -137,8 +147,8 @@ class ModelAdmission:
         if evicted is None:  # joined a model in memory, or one being loaded
             return resident
         if evicted:
-            evicted.clear()  # the last references to those models: collect them before loading another
-            gc.collect()
+            evicted.clear()  # the last references to those models: free them before loading another
+            _free_memory()
         self._fill(name, resident)
         return resident
 

@@ -226,13 +226,15 @@ def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
 
 
 def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_rest_of_the_top_k():
-    """The completion stores the top class first; the strip and a layer switch use it while the pass goes on.
+    """The completion stores the classes one by one; the strip and a layer switch use the first
+    while the pass goes on. (The lazy first pass stored the top class whole: the completion's
+    first class is the second of the top-k.)
 
-    The pass is paused right after it stored the top class's stage gradients, still holding the
+    The pass is paused right after it stored that class's stage gradients, still holding the
     Explanation's lock: waiting for the whole completion, or for that lock, would hang here.
     """
     explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
-    top, second = explanation.top_classes[:2]
+    top, second = explanation.top_classes[1:3]
     stored_top, release = threading.Event(), threading.Event()
     store = explanation._store
 
