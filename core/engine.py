@@ -117,6 +117,18 @@ class Explanation:
         self.logits: Tensor = torch.empty(0)
         self.predictions: list[Prediction] = []
 
+    def hold_network(self, model: nn.Module | None) -> None:
+        """Holds ``model`` and its twin for the passes to come or, given None, lets go of both.
+
+        Let go of, the Explanation keeps its stored tensors and its twin's outline, enough to draw
+        every class it has stored, and pins no parameter but the head's weight; a pass then fails
+        until a model is held again. The page's shelf decides when (see demo.session).
+        """
+        if model is None:
+            self._model, self._twin = None, self._twin.outline()
+        else:
+            self._model, self._twin = model, twin_for(model, self.info.input_size, fold=self.precision == "bfloat16")
+
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the original image: the size every returned map has."""
@@ -268,8 +280,10 @@ class Explanation:
 
     def complete(self) -> "Explanation":
         """Computes every stage and guided gradient for the whole top-k in one pass."""
-        if self.predictions:
-            self._ensure(self.predictions[0].index, stages=True, guided=True)
+        # Asked of a class still missing: the lazy first pass stores the top class whole.
+        missing = [c for c in self.top_classes if not self.stored(c, stages=True, guided=True)]
+        if missing:
+            self._ensure(missing[0], stages=True, guided=True)
         return self
 
     @property

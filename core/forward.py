@@ -621,6 +621,35 @@ class Twin:
         row = self.fc_weight[class_idx].detach().to("cpu", torch.float32) / (height * width)
         return row.reshape(channels, 1, 1).expand(channels, height, width)
 
+    def outline(self) -> "TwinOutline":
+        """What drawing stored maps needs of this twin, without its graph or parameters."""
+        return TwinOutline(self.stages, self.grids, self.fixed_input, self.relus, self.fc_weight, self.device)
+
+
+@dataclass(frozen=True)
+class TwinOutline:
+    """A twin's description without the network: what an Explanation keeps once it has let go of
+    its model (see ``Explanation.hold_network``). It holds no parameter but the head's weight,
+    which the closed-form layer4 gradient of any class reads; running it is a programming error.
+    """
+
+    stages: tuple[str, ...]
+    grids: tuple[tuple[int, int], ...]
+    fixed_input: int | None
+    relus: int
+    fc_weight: Tensor | None
+    device: torch.device
+
+    closed_form_layer4_gradient = Twin.closed_form_layer4_gradient
+
+    def outline(self) -> "TwinOutline":
+        return self
+
+    def _no_network(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("this Explanation has let go of its model: hold one again (Explanation.hold_network) to run a pass")
+
+    forward = logits = forward_from = _no_network
+
 
 def _reachable(node: fx.Node, step: Callable[[fx.Node], Iterable[fx.Node]]) -> set[fx.Node]:
     """Every node reached from ``node`` by repeated ``step`` (its users, or its inputs), not itself."""

@@ -420,16 +420,22 @@ def load_model(
     weights: str | os.PathLike = "imagenet",
     labels: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
+    *,
+    cached: bool = True,
 ) -> nn.Module:
     """A torchvision classifier in eval mode on ``device`` with ``model.gradcam_info`` set, shared via an LRU cache.
 
     ``weights`` is "imagenet" (official torchvision weights), "random" (untrained) or a path to a
     state_dict file.  ``labels`` is an optional file with one class name per line.  The returned
     model is shared between callers, so do not modify it (remove any hooks you add).
+    ``cached=False`` loads a copy of its own, for a caller that keeps models itself and must be the
+    only one holding them (the page's shelf frees a model by dropping it).
     """
     _check_name(name)
     resolved_device = _resolve_device(device)
     key = (name, _weights_spec(name, weights), _labels_spec(labels), str(resolved_device))
+    if not cached:
+        return _load_uncached(name, key[1], key[2], resolved_device)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -14,6 +14,7 @@ import gradio as gr
 from core import BadImageError, ModelLoadError, native_bfloat16
 from core.methods import METHOD_INFO
 from core.weights import MODEL_FAMILIES, MODELS
+from demo import texts
 from demo.scheduler import HANDLERS, network_concurrency
 
 DEFAULT_MODEL = "resnet50"
@@ -39,6 +40,13 @@ WAITING_EVENTS = 16
 #: float32, see core.engine), exact float32 otherwise. "More controls" switches it per session.
 DEFAULT_PRECISION = "bfloat16" if native_bfloat16() else "float32"
 PRECISION_NAMES = {"bfloat16": "fast (bfloat16)", "float32": "exact (float32)"}
+
+
+def slot_waiting(progress: gr.Progress | None) -> Callable[[int], None] | None:
+    """What the page says while its model waits for room in the memory budget (demo.admission)."""
+    if progress is None:
+        return None
+    return lambda ahead: progress(0.05, desc=texts.MODEL_SLOT_WAIT.format(ahead=ahead) if ahead else texts.MODEL_SLOT_NEXT)
 
 
 def user_errors(handler: Callable) -> Callable:

@@ -23,7 +23,7 @@ from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, method_classes
 from core.views import PANEL_TITLES, cam_pictures, display_size, guided_pictures, method_comparison
 from demo import texts
-from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_NAMES, method_name, session_of, user_errors
+from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_NAMES, method_name, session_of, slot_waiting, user_errors
 from demo.files import cache_file, png_file
 from demo.scheduler import Completer, NetworkScheduler
 from demo.session import ExplanationCache, ModelShelf, image_digest
@@ -90,15 +90,26 @@ class Explorer:
             return found
         if progress is not None:
             progress(0.1, desc=f"Loading {model_name}…")
-        model = self.shelf.get(model_name)
-        if progress is not None:
-            progress(0.5, desc="Running the network…")
         # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
         picture = read_image(image, max_side=DISPLAY_SIDE)
-        with self.scheduler.first_view():
-            explanation = _explain_on_device(model, picture, int(top_k), key[3], int(layer) != 4)
+        with self.shelf.lease(model_name, slot_waiting(progress)) as model:
+            if progress is not None:
+                progress(0.5, desc="Running the network…")
+            with self.scheduler.first_view():
+                explanation = _explain_on_device(model, picture, int(top_k), key[3], int(layer) != 4)
+            release = self.shelf.hold(explanation)
+        # It holds its model until its background completion has the whole top-k, then only its maps.
+        self.completer.submit(explanation).add_done_callback(lambda _: release())
         self.cache.put(session, key, explanation)
         return explanation
+
+    @contextlib.contextmanager
+    def network(self, explanation: Explanation, *, background: bool = False) -> Iterator[None]:
+        """For a pass on an Explanation after its completion: its model through the shelf's queue,
+        then a place at the scheduler's gate, in that order, so that no request waits for memory
+        while it holds a place that the passes of the models in use need to finish."""
+        with self.shelf.holding(explanation), self.scheduler.background() if background else self.scheduler.first_view():
+            yield
 
     def ready(self, explanation: Explanation, class_idx: int, layer: int) -> Explanation:
         """Makes sure a view of (class, layer) runs no pass of its own outside the scheduler.
@@ -115,7 +126,7 @@ class Explorer:
             self.completer.now(explanation, until=lambda: explanation.drawable(class_idx, layer))
         else:
             self.completer.settle(explanation)  # a running completion holds the Explanation's lock
-            with self.scheduler.first_view():
+            with self.network(explanation):
                 explanation.gradients(class_idx, 1)  # one pass brings its stage and guided gradients
                 explanation.guided_backprop(class_idx)
         return explanation
@@ -162,7 +173,7 @@ class Explorer:
                 self.ready(explanation, c, 1)
         pack = first_view if first else classes_piece
         # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
-        with self.scheduler.background() if method in PERTURBATION_METHODS else contextlib.nullcontext():
+        with self.network(explanation, background=True) if method in PERTURBATION_METHODS else contextlib.nullcontext():
             payload = pack(explanation, self.payload_key(key), classes, method, size)
         if first:
             payload["model"] = key[1]
@@ -172,7 +183,7 @@ class Explorer:
         """The five panels as server-rendered files at full (display-capped) resolution, in two steps."""
         self.ready(explanation, class_idx, layer)
         slow = method in PERTURBATION_METHODS
-        with self.scheduler.background() if slow else contextlib.nullcontext():
+        with self.network(explanation, background=True) if slow else contextlib.nullcontext():
             first = cam_pictures(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
         yield [png_file(picture) for picture in first[:3]]
         yield [png_file(picture) for picture in guided_pictures(explanation, class_idx, first.cam01)]
@@ -192,21 +203,18 @@ class Explorer:
         started = time.perf_counter()
         session = session_of(request)
         explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
-        try:
-            top = explanation.top_classes[0]
-            key = self.key(image, model_name, top_k, session)
-            slow = method in PERTURBATION_METHODS
-            payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
-            return [
-                payload,
-                self.predictions(explanation),
-                gr.update(choices=class_choices(explanation), value=top),
-                top,
-                self.status(explanation, model_name, time.perf_counter() - started),
-                self.banner(model_name),
-            ]
-        finally:
-            self.completer.submit(explanation)  # the whole top-k in the background
+        top = explanation.top_classes[0]
+        key = self.key(image, model_name, top_k, session)
+        slow = method in PERTURBATION_METHODS
+        payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
+        return [
+            payload,
+            self.predictions(explanation),
+            gr.update(choices=class_choices(explanation), value=top),
+            top,
+            self.status(explanation, model_name, time.perf_counter() - started),
+            self.banner(model_name),
+        ]
 
     @user_errors
     def on_rest(self, image, model_name, top_k, method="gradcam", request: gr.Request = None) -> Iterator[dict]:
@@ -271,7 +279,7 @@ class Explorer:
             progress(len(done) / len(METHODS), desc=f"{method_name(method)}…")
             done.append(method)
 
-        with self.scheduler.background():  # many passes: other students' first views go first
+        with self.network(explanation, background=True):  # many passes: other students' first views go first
             views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
         tiles = [
             (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
@@ -297,14 +305,14 @@ class Explorer:
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
         status = self.status(explanation, model_name, time.perf_counter() - started)
-        self.completer.submit(explanation)  # as the page does: the next layer or class is a cache hit
         return [*pictures, self.confidences(explanation), status]
 
     def layer_info(self, model_name: str) -> dict:
         """The slider's info line names the module and grid behind each position, for this model."""
         if model_name not in MODELS:
             return gr.update()
-        stages = describe_stages(self.shelf.get(model_name))
+        with self.shelf.lease(model_name) as model:
+            stages = describe_stages(model)
         positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
         return gr.update(info=f"shallow, sharp (1) → deep, class-discriminative (4): {positions}")
 

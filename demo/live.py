@@ -215,11 +215,11 @@ class LiveView:
             return gr.skip(), gr.skip()
         started = time.monotonic()
         try:
-            model = self.shelf.get(model_name) if model_name in MODELS else None
-            if model is None:
+            if model_name not in MODELS:
                 raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
             class_idx = None if pin is None or int(pin) == TOP_1 else int(pin)
-            with self.streams.serving(viewer), self._network():
+            # The model within the memory budget first, then the network gate (see demo.explore.Explorer.network).
+            with self.streams.serving(viewer), self.shelf.lease(model_name) as model, self._network():
                 result = explain_frame(model, frame, int(layer), class_idx, colormap=colormap, opacity=float(opacity), precision=self.precision)
         except (BadImageError, ModelLoadError, ValueError) as err:
             return notice_frame(str(err)), f"**{err}**"

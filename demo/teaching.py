@@ -21,7 +21,7 @@ from core.handout import PRINTABLE_COLORMAPS, handout, handout_bytes
 from core.methods import PERTURBATION_METHODS
 from core.sanity import METHOD_TITLES, SanityResult, sanity_check, sanity_grid
 from demo import texts
-from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, model_choices, session_of, user_errors
+from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, model_choices, session_of, slot_waiting, user_errors
 from demo.explore import Explorer
 from demo.files import cache_file, png_file
 
@@ -61,9 +61,8 @@ class TeachingTools:
         """The cascading randomisation of a private copy: grid, curves and a plain-words summary."""
         explanation = self.explorer.explanation(image, model_name, top_k, session_of(request), progress)
         c = self._class(explanation, class_idx)
-        model = self.explorer.shelf.get(model_name)
-        # Seven passes: other students' first views go first.
-        with self.explorer.scheduler.background():
+        # Seven passes: other students' first views go first. The model first, then the gate (Explorer.network).
+        with self.explorer.shelf.lease(model_name, slot_waiting(progress)) as model, self.explorer.scheduler.background():
             result = sanity_check(model, explanation.image, c, int(layer), progress=lambda f, what: progress(f, desc=what))
         grid = png_file(np.asarray(sanity_grid(result)), "sanity-check")
         rank, ssim = sanity_curves(result)
@@ -81,7 +80,7 @@ class TeachingTools:
         explanations = []
         for n, name in enumerate(chosen):
             progress(n / len(chosen), desc=f"{name}…")
-            explanation = self.explorer.explanation(image, name, top_k, session)  # cached like the main view
+            explanation = self.explorer.explanation(image, name, top_k, session, progress)  # cached like the main view
             explanations.append(explanation)
         check_same_labels(explanations)  # before any pass for the class
         for explanation in explanations:
@@ -106,7 +105,7 @@ class TeachingTools:
         self.explorer.ready(explanation, c, 1)  # the page shows every layer
         colormap = colormap if colours == AS_ON_THE_PAGE else colours
         slow = method in PERTURBATION_METHODS  # four Score-/Ablation-CAM maps
-        with self.explorer.scheduler.background() if slow else contextlib.nullcontext():
+        with self.explorer.network(explanation, background=True) if slow else contextlib.nullcontext():
             sheet = handout(explanation, c, int(layer), colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
         suffix = file_format.lower()
         label = re.sub(r"[^A-Za-z0-9]+", "-", explanation.info.categories[c]).strip("-") or f"class-{c}"

@@ -78,6 +78,10 @@ LIVE_FULL = (
     "Yours starts by itself as soon as one ends. Meanwhile, the Explore tab works as usual."
 )
 
+#: While a request waits for room in the memory budget for models (demo.admission).
+MODEL_SLOT_WAIT = "Waiting for a model slot: {ahead} ahead…"
+MODEL_SLOT_NEXT = "Waiting for a model slot: next in line, until a model in use is freed…"
+
 LIVE_NOTHING_TO_PAUSE = "No live frame yet: start the camera (record button) first."
 
 LIVE_CAMERA_HELP = """

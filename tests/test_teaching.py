@@ -17,7 +17,7 @@ from core.compare import LabelMismatchError, class_probability, model_comparison
 from core.handout import PAGE_SIZE, PRINTABLE_COLORMAPS, fit_into, handout, handout_bytes, save_handout
 from core.render import colormap_lut
 from core.views import PANEL_TITLES, layer_overlays, panels
-import demo.ui
+import demo.explore
 from demo.teaching import TeachingTools
 from demo.ui import Explorer
 from tests.models import tiny_resnet
@@ -157,15 +157,15 @@ def tools():
 
 def test_compare_models_shows_each_model_and_keeps_them_in_the_session_cache(tools, photo, monkeypatch):
     passes = []
-    first_pass = demo.ui._explain_on_device
-    monkeypatch.setattr(demo.ui, "_explain_on_device", lambda model, *rest: (passes.append(model), first_pass(model, *rest))[1])
+    first_pass = demo.explore._explain_on_device
+    monkeypatch.setattr(demo.explore, "_explain_on_device", lambda model, *rest: (passes.append(model), first_pass(model, *rest))[1])
     gallery, table = tools.on_compare_models(str(photo), "resnet18", ["resnet34", "resnet18"], None, 3, "jet", 0.5)
     captions = [item["caption"] for item in gallery.value]
     assert [caption.split(" · ")[0] for caption in captions] == ["resnet18", "resnet34"], "in the dropdown's order"
     assert "resnet34" in table and "%" in table
     assert len(passes) == 2, "one first pass per model"
     for name in ("resnet34", "resnet18"):  # going back to the main view with either model
-        tools.explorer.on_view(str(photo), name, 4, None, 3, "jet", 0.5, False)
+        tools.explorer.on_new_input(str(photo), name, 3)
     tools.on_compare_models(str(photo), "resnet34", ["resnet34", "resnet18"], 7, 3, "jet", 0.5)
     assert len(passes) == 2, "every later view came from the session cache"
     with pytest.raises(gr.Error, match="two or three"):
