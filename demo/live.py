@@ -37,8 +37,8 @@ from core import COLORMAPS, MODELS, BadImageError, ModelLoadError
 from core.live import LIVE_SHORT_SIDE, explain_frame, notice_frame
 from core.render import encode_jpeg
 from core.weights import model_info
-from demo import texts
 from demo.common import session_of
+from demo.language import tr, words_for
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class LiveView:
         viewer = self.streams.admit(session)
         if viewer is None:
             time.sleep(SLOW_ANSWER_S)
-            message = texts.LIVE_FULL.format(cap=self.streams.cap)
+            message = words_for(request).LIVE_FULL.format(cap=self.streams.cap)
             return notice_frame(message), f"**{message}**"
         if viewer.paused:
             time.sleep(SLOW_ANSWER_S)
@@ -254,7 +254,7 @@ class LiveView:
         """Freezes the live view and hands its last frame to the Explore tab's image."""
         viewer = self.streams.get(session_of(request))
         if viewer is None or viewer.last_frame is None:
-            gr.Warning(texts.LIVE_NOTHING_TO_PAUSE)
+            gr.Warning(words_for(request).LIVE_NOTHING_TO_PAUSE)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         viewer.paused = True
         return viewer.last_frame, gr.Tabs(selected="explore"), gr.Button(visible=False), gr.Button(visible=True)
@@ -267,6 +267,10 @@ class LiveView:
 
     def on_unload(self, request: gr.Request) -> None:
         self.streams.drop(session_of(request))
+
+    def intro(self, request: gr.Request = None) -> str:
+        """The tab's introduction with this server's figures, in the browser's language."""
+        return words_for(request).LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=self.streams.cap, minutes=TIME_LIMIT_S // 60)
 
 
 def _one_at_a_time(lock: threading.Lock) -> Callable[[], ContextManager]:
@@ -289,11 +293,11 @@ def live_tab(
     ``precision`` is the one every frame is explained in.
     """
     view = LiveView(shelf, network=network, precision=precision)
-    gr.Markdown(texts.LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=view.streams.cap, minutes=TIME_LIMIT_S // 60))
+    intro = gr.Markdown(view.intro())
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             camera = gr.Image(
-                label="Your camera",
+                label=tr("LIVE_CAMERA_LABEL"),
                 sources=["webcam"],
                 streaming=True,
                 type="numpy",
@@ -301,26 +305,26 @@ def live_tab(
                 elem_id="live-camera",
                 webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}),
             )
-            model = gr.Dropdown(list(MODELS), value=DEFAULT_LIVE_MODEL if DEFAULT_LIVE_MODEL in MODELS else MODELS[0], label="Model", elem_id="live-model", info="resnet18 is the fastest")
-            layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="live-layer", info="4 needs no backward pass: the fastest")
+            model = gr.Dropdown(list(MODELS), value=DEFAULT_LIVE_MODEL if DEFAULT_LIVE_MODEL in MODELS else MODELS[0], label=tr("MODEL_LABEL"), elem_id="live-model", info=tr("LIVE_MODEL_INFO"))
+            layer = gr.Slider(1, 4, value=4, step=1, label=tr("LAYER_LABEL"), elem_id="live-layer", info=tr("LIVE_LAYER_INFO"))
             pin = gr.Dropdown(
-                [("top-1: follow the prediction", TOP_1), *((f"{i} · {name}", i) for i, name in enumerate(categories))],
+                [(tr("LIVE_TOP_1"), TOP_1), *((f"{i} · {name}", i) for i, name in enumerate(categories))],
                 value=TOP_1,
-                label="Explain which class?",
-                info="Type to search the 1000 classes",
+                label=tr("LIVE_CLASS_LABEL"),
+                info=tr("LIVE_CLASS_INFO"),
                 filterable=True,
                 elem_id="live-class",
             )
             with gr.Row():
-                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap", elem_id="live-colormap")
-                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="live-opacity")
-            pause = gr.Button("Pause: explain this frame in full", variant="primary", elem_id="live-pause")
-            resume = gr.Button("Resume live", visible=False, elem_id="live-resume")
+                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label=tr("LIVE_COLORMAP_LABEL"), elem_id="live-colormap")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=tr("LIVE_OPACITY_LABEL"), elem_id="live-opacity")
+            pause = gr.Button(tr("LIVE_PAUSE"), variant="primary", elem_id="live-pause")
+            resume = gr.Button(tr("LIVE_RESUME"), visible=False, elem_id="live-resume")
         with gr.Column(scale=2):
-            overlay = LiveImage(label="Live Grad-CAM", interactive=False, height="60vh", elem_id="live-overlay", buttons=["fullscreen"])
-            readout = gr.Markdown(texts.LIVE_WAITING, elem_id="live-readout")
-    with gr.Accordion("The camera does not start?", open=False):
-        gr.Markdown(texts.LIVE_CAMERA_HELP)
+            overlay = LiveImage(label=tr("LIVE_OVERLAY_LABEL"), interactive=False, height="60vh", elem_id="live-overlay", buttons=["fullscreen"])
+            readout = gr.Markdown(tr("LIVE_WAITING"), elem_id="live-readout")
+    with gr.Accordion(tr("LIVE_CAMERA_TROUBLE"), open=False):
+        gr.Markdown(tr("LIVE_CAMERA_HELP"))
 
     camera.stream(
         view.on_frame,
@@ -335,5 +339,6 @@ def live_tab(
     )
     pause.click(view.on_pause, None, [explore_image, tabs, pause, resume], api_visibility="undocumented")
     resume.click(view.on_resume, None, [pause, resume], api_visibility="undocumented")
+    demo.load(view.intro, None, intro, queue=False, api_visibility="private")
     demo.unload(view.on_unload)
     return view
