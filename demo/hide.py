@@ -44,15 +44,22 @@ def painted_mask(editor: dict | None, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(union).resize(size, Image.Resampling.NEAREST))
 
 
+def percent(probability: float) -> str:
+    """"62%", or "0.4%" for the small probabilities of an unsure (or untrained) model."""
+    return f"{probability:.0%}" if probability >= 0.0095 else f"{probability:.1%}"
+
+
 def points(drop: float) -> str:
-    """A change of probability in percentage points, signed with a true minus: "−54", "+3"."""
-    return f"{-drop * 100:+.0f}".replace("-", "−")
+    """A change of probability in percentage points, signed with a true minus: "−54", "+3", "−0.4", "±0"."""
+    change = -drop * 100
+    text = f"{change:+.0f}" if abs(change) >= 0.95 else f"{change:+.1f}"
+    return "±0" if float(text) == 0 else text.replace("-", "−")
 
 
 def summary(result: HideAndSee, words: ModuleType) -> str:
     """The result in sentences a student reads: "tabby: 62% → 8% (−54 points)", and what was hidden."""
     text = words.HIDE_RESULT.format(
-        label=result.label, before=f"{result.probability_before:.0%}", after=f"{result.probability_after:.0%}", points=points(result.drop)
+        label=result.label, before=percent(result.probability_before), after=percent(result.probability_after), points=points(result.drop)
     )
     text += "\n\n" + words.HIDE_WHAT.format(share=f"{result.hidden:.0%}", fill=getattr(words, FILL_NAMES[result.fill]), layer=result.layer)
     if result.after_peak > 1:

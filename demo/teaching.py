@@ -120,9 +120,7 @@ def handout_language(request: gr.Request | None) -> dict:
     language = language_of(request)
     font = font_for(language)
     words = LANGUAGES[language].HANDOUT
-    if font is None and words != ENGLISH:
-        return dict(words=ENGLISH)
-    return dict(words=words, font=font)
+    return dict(words=words if font is not None or words == ENGLISH else ENGLISH, font=font)
 
 
 def sanity_curves(result: SanityResult) -> tuple[pd.DataFrame, pd.DataFrame]:

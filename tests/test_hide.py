@@ -11,7 +11,7 @@ import demo.explore
 from core import read_image
 from demo.common import DISPLAY_SIDE
 from demo.explore import Explorer
-from demo.hide import HideAndSeeTool, painted_mask, points
+from demo.hide import HideAndSeeTool, painted_mask, percent, points
 from tests.test_engine import smooth_image
 
 #: One prediction: the background completion of the top-k has less to do on two cores.
@@ -61,9 +61,10 @@ def test_the_painted_layer_becomes_the_mask_at_the_pictures_size():
     assert not painted_mask({"background": None, "layers": [], "composite": None}, (100, 50)).any()
 
 
-def test_a_change_is_said_in_signed_points():
-    assert points(0.54) == "−54"
-    assert points(-0.031) == "+3"
+def test_probabilities_and_their_change_are_said_as_a_student_reads_them():
+    assert (percent(0.62), percent(0.08), points(0.54)) == ("62%", "8%", "−54")
+    assert (percent(0.004), points(0.004), points(-0.031)) == ("0.4%", "−0.4", "+3")
+    assert points(0.0) == points(0.00004) == "±0"
 
 
 def test_a_new_image_gives_the_editor_the_picture_the_network_sees_and_clears_the_results(tool, photo):
