@@ -270,8 +270,9 @@ class Explorer:
             (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
             for v in views
         ]
+        words = words_for(request)
         rows = [
-            "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |",
+            words.COMPARE_COLUMNS,
             "|---|---|---|---|",
             *(
                 f"| {method_name(v.method)} | {v.faithfulness.deletion_auc:.3f} | {v.faithfulness.insertion_auc:.3f} | {v.faithfulness.average_drop:.1%} |"
@@ -279,7 +280,7 @@ class Explorer:
             ),
         ]
         label = explanation.info.categories[class_idx]
-        heading = f"**{label}** at layer{int(layer)}: a lower deletion and a higher insertion area mean a more faithful map."
+        heading = words.COMPARE_HEADING.format(label=label, layer=int(layer))
         return tiles, heading + "\n\n" + "\n".join(rows), _curves(views, "deletion"), _curves(views, "insertion")
 
     @user_errors

@@ -63,7 +63,8 @@ def tr(name: str) -> gr.i18n.I18nData:
 
 def language_of(request: gr.Request | None) -> str:
     """The first language in the request's Accept-Language that the page speaks; English otherwise."""
-    header = request.headers.get("accept-language", "") if request is not None else ""
+    # A request made in code (tests, gr.Request(session_hash=...)) may carry no headers at all.
+    header = (getattr(request, "headers", None) or {}).get("accept-language", "")
     ranked = []
     for order, part in enumerate(header.split(",")):
         tag, _, quality = part.strip().partition(";q=")

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
@@ -37,6 +38,7 @@ from core import COLORMAPS, MODELS, BadImageError, ModelLoadError
 from core.live import LIVE_SHORT_SIDE, explain_frame, notice_frame
 from core.render import encode_jpeg
 from core.weights import model_info
+from demo import texts
 from demo.common import session_of
 from demo.language import tr, words_for
 
@@ -225,7 +227,7 @@ class LiveView:
             return notice_frame(str(err)), f"**{err}**"
         except Exception as err:  # noqa: BLE001 - a stream must outlive any one bad frame
             log.exception("live frame failed")
-            message = f"This frame could not be explained ({type(err).__name__}); the stream goes on."
+            message = words_for(request).LIVE_FRAME_FAILED.format(error=type(err).__name__)
             return notice_frame(message), f"**{message}**"
         now = time.monotonic()
         viewer.last_frame = frame
@@ -234,20 +236,26 @@ class LiveView:
         readout = gr.skip()
         if now - viewer.last_readout >= READOUT_EVERY_S:
             viewer.last_readout = now
-            readout = self.readout(viewer, result, model, model_name, now, (now - started) * 1e3)
+            readout = self.readout(viewer, result, model, model_name, now, (now - started) * 1e3, words_for(request))
         return result.jpeg, readout
 
-    def readout(self, viewer: Viewer, result, model, model_name: str, now: float, handler_ms: float) -> str:
+    def readout(self, viewer: Viewer, result, model, model_name: str, now: float, handler_ms: float, words: ModuleType = texts) -> str:
         fps = viewer.frames_per_second(now)
         interval = f"{1000 / fps:.0f} ms" if fps > 0 else "…"
-        server = float(np.median(viewer.server_ms))
-        how = "closed form, no backward pass" if result.closed_form else "one backward pass to the stage"
         width, height = result.input_size
-        untrained = "" if model_info(model).trained else " · ⚠️ untrained weights: the labels are meaningless"
-        return (
-            f"**{fps:.1f} frames/s** · latency ≤ {interval} (one frame in flight) · server {server:.0f} ms a frame "
-            f"(network {result.timings_ms['network']:.0f} ms) · **{model_name}** at layer{result.layer} "
-            f"(`{result.stage}`, {how}) · input {width}×{height} in {self.precision}{untrained}"
+        return words.LIVE_READOUT.format(
+            fps=f"{fps:.1f}",
+            interval=interval,
+            server=f"{float(np.median(viewer.server_ms)):.0f}",
+            network=f"{result.timings_ms['network']:.0f}",
+            model=model_name,
+            layer=result.layer,
+            stage=result.stage,
+            how=words.LIVE_CLOSED_FORM if result.closed_form else words.LIVE_BACKWARD,
+            width=width,
+            height=height,
+            precision=self.precision,
+            untrained="" if model_info(model).trained else words.LIVE_UNTRAINED,
         )
 
     def on_pause(self, request: gr.Request = None):

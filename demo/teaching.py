@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from types import ModuleType
 
 import gradio as gr
 import numpy as np
@@ -20,10 +21,11 @@ from core.compare import check_same_labels, model_comparison
 from core.handout import ENGLISH, PRINTABLE_COLORMAPS, handout, handout_bytes
 from core.methods import PERTURBATION_METHODS
 from core.sanity import METHOD_TITLES, SanityResult, sanity_check, sanity_grid
+from demo import texts
 from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, PageError, model_choices, session_of, user_errors
 from demo.explore import Explorer
 from demo.files import cache_file, png_file
-from demo.language import LANGUAGES, font_for, language_of, tr
+from demo.language import LANGUAGES, font_for, language_of, tr, words_for
 
 #: Compare at most this many models at once: each costs a pass and an entry in the session cache.
 MAX_COMPARED = 3
@@ -67,7 +69,7 @@ class TeachingTools:
             result = sanity_check(model, explanation.image, c, int(layer), progress=lambda f, what: progress(f, desc=what))
         grid = png_file(np.asarray(sanity_grid(result)), "sanity-check")
         rank, ssim = sanity_curves(result)
-        return grid, rank, ssim, sanity_summary(result, trained=explanation.info.trained)
+        return grid, rank, ssim, sanity_summary(result, trained=explanation.info.trained, words=words_for(request))
 
     @user_errors
     def on_compare_models(self, image, model_name, chosen, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
@@ -88,13 +90,14 @@ class TeachingTools:
             self.explorer.ready(explanation, c, 4)
         views = model_comparison(explanations, c, 4, colormap=colormap, opacity=opacity)
         label = main.info.categories[c]
+        words = words_for(request)
         tiles = [(png_file(v.overlay, f"compare-{v.model}"), f"{v.model} · {v.stage} · {label} {v.probability:.1%}") for v in views]
         rows = [
-            f"**{label}** (class {c}) explained by each model at its layer4 position.",
+            words.COMPARE_MODELS_HEADING.format(label=label, index=c),
             "",
-            "| model | its probability for this class | its own top prediction |",
+            words.COMPARE_MODELS_COLUMNS,
             "|---|---|---|",
-            *(f"| {v.model}{'' if v.trained else ' (untrained)'} | {v.probability:.1%} | {v.top.label} ({v.top.probability:.1%}) |" for v in views),
+            *(f"| {v.model}{'' if v.trained else words.COMPARE_MODELS_UNTRAINED} | {v.probability:.1%} | {v.top.label} ({v.top.probability:.1%}) |" for v in views),
         ]
         return gr.Gallery(value=tiles, columns=len(tiles)), "\n".join(rows)
 
@@ -139,22 +142,18 @@ def sanity_curves(result: SanityResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table.drop(columns="SSIM"), table.drop(columns="rank correlation")
 
 
-def sanity_summary(result: SanityResult, *, trained: bool) -> str:
+def sanity_summary(result: SanityResult, *, trained: bool, words: ModuleType = texts) -> str:
     """The figures in a sentence a student can check against the grid."""
     step = result.step("layer4") if "layer4" in {s.name for s in result.steps} else result.steps[-1]
 
     def figure(method: str) -> str:
         value = step.similarity[method].spearman_abs
-        return "undefined (a blank map)" if np.isnan(value) else f"{value:.2f}"
+        return words.SANITY_BLANK if np.isnan(value) else f"{value:.2f}"
 
     parts = [f"{METHOD_TITLES[m]} {figure(m)}" for m in result.methods]
-    text = (
-        f"**{result.label}** (class {result.class_idx}), Grad-CAM at {result.layer}. With the head and {step.name} "
-        f"randomised, the rank correlation with the original map is: {', '.join(parts)}. "
-        "Near 1 means the map barely changed although the network did."
-    )
+    text = words.SANITY_SUMMARY.format(label=result.label, index=result.class_idx, layer=result.layer, step=step.name, figures=", ".join(parts))
     if not trained:
-        text += " ⚠️ The model is untrained here, so the 'original' map is itself from random weights."
+        text += words.SANITY_UNTRAINED
     return text
 
 

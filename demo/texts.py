@@ -77,6 +77,8 @@ COMPARE_GALLERY = "Methods side by side"
 COMPARE_DELETION = "Deletion: most salient pixels removed first (lower is better)"
 COMPARE_INSERTION = "Insertion: most salient pixels restored first (higher is better)"
 HELP_TITLE = "What am I looking at?"
+COMPARE_HEADING = "**{label}** at layer{layer}: a lower deletion and a higher insertion area mean a more faithful map."
+COMPARE_COLUMNS = "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |"
 
 # ----- the status line and the errors (demo/explore.py, demo/common.py) ------------------------
 
@@ -173,6 +175,15 @@ LIVE_FULL = (
     "Yours starts by itself as soon as one ends. Meanwhile, the Explore tab works as usual."
 )
 
+LIVE_READOUT = (
+    "**{fps} frames/s** · latency ≤ {interval} (one frame in flight) · server {server} ms a frame "
+    "(network {network} ms) · **{model}** at layer{layer} (`{stage}`, {how}) · input {width}×{height} in {precision}{untrained}"
+)
+LIVE_CLOSED_FORM = "closed form, no backward pass"
+LIVE_BACKWARD = "one backward pass to the stage"
+LIVE_UNTRAINED = " · ⚠️ untrained weights: the labels are meaningless"
+LIVE_FRAME_FAILED = "This frame could not be explained ({error}); the stream goes on."
+
 LIVE_NOTHING_TO_PAUSE = "No live frame yet: start the camera (record button) first."
 
 LIVE_CAMERA_HELP = """
@@ -197,6 +208,15 @@ COMPARE_MODELS_CHOICE = "Models (two or three)"
 COMPARE_MODELS_RUN = "Compare these models on this image and class"
 COMPARE_MODELS_GALLERY = "Each model at its layer4"
 COMPARE_MODELS_COUNT = "choose two or three models to compare (you chose {count})"
+COMPARE_MODELS_HEADING = "**{label}** (class {index}) explained by each model at its layer4 position."
+COMPARE_MODELS_COLUMNS = "| model | its probability for this class | its own top prediction |"
+COMPARE_MODELS_UNTRAINED = " (untrained)"
+SANITY_SUMMARY = (
+    "**{label}** (class {index}), Grad-CAM at {layer}. With the head and {step} randomised, the rank correlation "
+    "with the original map is: {figures}. Near 1 means the map barely changed although the network did."
+)
+SANITY_BLANK = "undefined (a blank map)"
+SANITY_UNTRAINED = " ⚠️ The model is untrained here, so the 'original' map is itself from random weights."
 HANDOUT_TITLE = "Handout: this view on one printable page"
 HANDOUT_COLOURS = "Heatmap colours"
 HANDOUT_COLOURS_INFO = "cividis and viridis grow lighter steadily: they print well in black and white"

@@ -72,6 +72,8 @@ COMPARE_GALLERY = "방법별 결과 나란히 보기"
 COMPARE_DELETION = "삭제: 가장 중요한 픽셀부터 지움 (낮을수록 좋음)"
 COMPARE_INSERTION = "삽입: 가장 중요한 픽셀부터 되살림 (높을수록 좋음)"
 HELP_TITLE = "지금 무엇을 보고 있나요?"
+COMPARE_HEADING = "layer{layer}의 **{label}**: 삭제 넓이가 낮고 삽입 넓이가 높을수록 더 충실한 맵입니다."
+COMPARE_COLUMNS = "| 방법 | 삭제 AUC ↓ | 삽입 AUC ↑ | 확신도 하락 ↓ |"
 
 # ----- the status line and the errors (demo/explore.py, demo/common.py) ------------------------
 
@@ -165,6 +167,15 @@ LIVE_FULL = (
     "하나가 끝나는 대로 여러분의 스트림이 저절로 시작됩니다. 그동안 탐색 탭은 평소처럼 쓸 수 있습니다."
 )
 
+LIVE_READOUT = (
+    "**초당 {fps}프레임** · 지연 ≤ {interval} (한 번에 한 프레임씩) · 서버에서 프레임당 {server} ms "
+    "(신경망 {network} ms) · **{model}**, layer{layer} (`{stage}`, {how}) · 입력 {width}×{height}, {precision}{untrained}"
+)
+LIVE_CLOSED_FORM = "닫힌 식, 역전파 없음"
+LIVE_BACKWARD = "그 단계까지 역전파 한 번"
+LIVE_UNTRAINED = " · ⚠️ 학습되지 않은 가중치: 클래스 이름에 의미가 없습니다"
+LIVE_FRAME_FAILED = "이 프레임은 설명하지 못했습니다 ({error}). 스트림은 계속됩니다."
+
 LIVE_NOTHING_TO_PAUSE = "아직 실시간 프레임이 없습니다. 먼저 카메라를 켜세요 (녹화 버튼)."
 
 LIVE_CAMERA_HELP = """
@@ -189,6 +200,15 @@ COMPARE_MODELS_CHOICE = "모델 (두세 개)"
 COMPARE_MODELS_RUN = "이 이미지와 클래스로 모델 비교하기"
 COMPARE_MODELS_GALLERY = "각 모델의 layer4"
 COMPARE_MODELS_COUNT = "비교할 모델을 두세 개 고르세요 (지금 {count}개를 골랐습니다)"
+COMPARE_MODELS_HEADING = "**{label}** (클래스 {index})을(를) 각 모델의 layer4 위치에서 설명했습니다."
+COMPARE_MODELS_COLUMNS = "| 모델 | 이 클래스에 대한 확률 | 그 모델의 최상위 예측 |"
+COMPARE_MODELS_UNTRAINED = " (학습되지 않음)"
+SANITY_SUMMARY = (
+    "**{label}** (클래스 {index}), {layer}의 Grad-CAM. 헤드부터 {step}까지 무작위로 바꾸었을 때 원래 맵과의 순위 상관은 "
+    "{figures}입니다. 1에 가까우면 신경망이 바뀌었는데도 맵이 거의 그대로라는 뜻입니다."
+)
+SANITY_BLANK = "정의되지 않음 (빈 맵)"
+SANITY_UNTRAINED = " ⚠️ 여기서는 모델이 학습되지 않았기 때문에 '원래' 맵부터가 무작위 가중치에서 나온 것입니다."
 HANDOUT_TITLE = "유인물: 지금 보이는 화면을 인쇄용 한 장으로"
 HANDOUT_COLOURS = "히트맵 색"
 HANDOUT_COLOURS_INFO = "cividis와 viridis는 고르게 밝아지므로 흑백으로 인쇄해도 잘 보입니다"
