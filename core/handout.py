@@ -34,29 +34,70 @@ GREY = (90, 90, 90)
 #: Colormaps whose lightness rises monotonically, so the heatmap still reads when printed in grey.
 PRINTABLE_COLORMAPS = ("cividis", "viridis")
 
-PANEL_MEANINGS = (
-    ("Original", "The photo. The model saw it {seen}, whole, not cropped."),
-    (
-        "{method} heatmap",
-        "Where the {layer} features {effect} the score of the class: bright = strong evidence. "
-        "Coarse: one value per cell of the {grid} grid, smoothed up to the image.",
-    ),
-    ("Overlay", "The heatmap laid over the image, to see which object or part the evidence sits on."),
-    (
-        "Guided backprop",
-        "Which pixels, if changed, would raise the score most, passing only positive signals back. "
-        "Fine edges, but nearly the same for every class: not class-discriminative.",
-    ),
-    (
-        "Guided Grad-CAM",
-        "Guided backprop multiplied by the heatmap: fine detail, kept only where the class evidence is. "
-        "Grey = no effect; light and dark = pixels pushing the score up or down.",
-    ),
-)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+@dataclass(frozen=True)
+class HandoutWords:
+    """Every sentence on the page, English by default; a caller passes another language's.
+
+    Fields in braces are filled in by :func:`handout`. ``panels`` gives each of the five panels
+    a (title, meaning) pair, in PANEL_TITLES order.
+    """
+
+    title_for: str = "What does {model} look at for “{label}”?"
+    title_against: str = "What does {model} look at against “{label}”?"
+    facts: str = "Model: {model} ({weights})  ·  Layer: {layer} ({where})  ·  Class {index}: {label}, probability {probability}  ·  Method: {method}"
+    grid: str = "{grid} grid"
+    counterfactual: str = "Counterfactual: the map shows what argues AGAINST the class"
+    untrained: str = "Warning: this model is UNTRAINED (random weights): its predictions and maps mean nothing."
+    seen: str = "resized to {width}x{height} pixels"
+    letterboxed: str = ", letterboxed into {width}x{height}"
+    raised: str = "raised"
+    lowered: str = "lowered"
+    panels: tuple[tuple[str, str], ...] = (
+        ("Original", "The photo. The model saw it {seen}, whole, not cropped."),
+        (
+            "{method} heatmap",
+            "Where the {layer} features {effect} the score of the class: bright = strong evidence. "
+            "Coarse: one value per cell of the {grid} grid, smoothed up to the image.",
+        ),
+        ("Overlay", "The heatmap laid over the image, to see which object or part the evidence sits on."),
+        (
+            "Guided backprop",
+            "Which pixels, if changed, would raise the score most, passing only positive signals back. "
+            "Fine edges, but nearly the same for every class: not class-discriminative.",
+        ),
+        (
+            "Guided Grad-CAM",
+            "Guided backprop multiplied by the heatmap: fine detail, kept only where the class evidence is. "
+            "Grey = no effect; light and dark = pixels pushing the score up or down.",
+        ),
+    )
+    depth: str = "The same class at layer1 to layer4 ({method} overlays)"
+    depth_same_grid: str = "All four stages keep the same {grid} grid of patches here: depth changes what the features mean, not their resolution."
+    depth_grids: str = (
+        "Early stages see small patches: sharp, local maps that follow edges and colours. The last stage sees whole objects: "
+        "a coarse map, but the most class-specific."
+    )
+    footer: str = "Grad-CAM: Selvaraju et al., ICCV 2017. Guided backprop: Springenberg et al., ICLR-W 2015. Made with Grad-CAM Explorer."
+    colours: str = "How to read the colours"
+    low: str = "low"
+    high: str = "high evidence"
+    lowers: str = "lowers"
+    raises: str = "raises score"
+    colormap_note: str = "Heatmap colours: {colormap}."
+    printable: str = " Its lightness rises steadily, so it also prints well in greyscale."
+    not_printable: str = " For greyscale printing choose cividis or viridis."
+
+
+ENGLISH = HandoutWords()
+
+
+def _fonts(font: str | Path | None):
+    """A function of the size: Pillow's bundled font, or the given file (for scripts it lacks)."""
+    if font is None:
+        return lambda size: ImageFont.load_default(size=size)
+    return lambda size: ImageFont.truetype(str(font), size=size)
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, width: int, fill=INK, spacing: float = 1.3) -> int:
@@ -116,8 +157,14 @@ def handout(
     opacity: float = 0.5,
     counterfactual: bool = False,
     method: str = "gradcam",
+    words: HandoutWords = ENGLISH,
+    font: str | Path | None = None,
 ) -> Handout:
-    """The page for one view: RGB, PAGE_SIZE, white; boxes named by PANEL_TITLES and STAGES."""
+    """The page for one view: RGB, PAGE_SIZE, white; boxes named by PANEL_TITLES and STAGES.
+
+    ``words`` are its sentences (another language's :class:`HandoutWords`), and ``font`` a
+    TrueType file that has their letters; Pillow's bundled font has only Latin ones.
+    """
     index = stage_index(layer)
     stage = STAGES[index]
     view = panels(explanation, class_idx, stage, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
@@ -129,20 +176,21 @@ def handout(
     sheet = Handout(Image.new("RGB", PAGE_SIZE, "white"))
     draw = ImageDraw.Draw(sheet.page)
     width = PAGE_SIZE[0] - 2 * MARGIN
-    title, heading, body, small = _font(40), _font(26), _font(19), _font(17)
+    sized = _fonts(font)
+    title, heading, body, small = sized(40), sized(26), sized(19), sized(17)
 
-    against = "against" if counterfactual else "for"
-    y = _text(draw, (MARGIN, MARGIN), f"What does {info.name} look at {against} \u201c{label}\u201d?", title, width)
-    where = ", ".join(part for part in (_module(explanation, index), f"{grids[index]} grid") if part)
-    facts = (
-        f"Model: {info.name} ({info.weights})  ·  Layer: {stage} ({where})  ·  "
-        f"Class {class_idx}: {label}, probability {class_probability(explanation, class_idx):.1%}  ·  Method: {method_title(method)}"
+    title_text = words.title_against if counterfactual else words.title_for
+    y = _text(draw, (MARGIN, MARGIN), title_text.format(model=info.name, label=label), title, width)
+    where = ", ".join(part for part in (_module(explanation, index), words.grid.format(grid=grids[index])) if part)
+    facts = words.facts.format(
+        model=info.name, weights=info.weights, layer=stage, where=where, index=class_idx, label=label,
+        probability=f"{class_probability(explanation, class_idx):.1%}", method=method_title(method),
     )
     if counterfactual:
-        facts += "  ·  Counterfactual: the map shows what argues AGAINST the class"
+        facts += "  ·  " + words.counterfactual
     y = _text(draw, (MARGIN, y + 8), facts, body, width, fill=GREY)
     if not info.trained:
-        y = _text(draw, (MARGIN, y + 4), "Warning: this model is UNTRAINED (random weights): its predictions and maps mean nothing.", body, width, fill=(170, 60, 0))
+        y = _text(draw, (MARGIN, y + 4), words.untrained, body, width, fill=(170, 60, 0))
 
     # Five panels and the colour scale in a 3 x 2 grid, two lines of meaning under each.
     cell = (width - 2 * GAP) // 3
@@ -150,12 +198,12 @@ def handout(
     tile_height = tiles[0].height  # the five panels share the image's size
     height, width_in = explanation.input_tensor.shape[-2:]
     _, _, seen_width, seen_height = explanation.content_box
-    seen = f"resized to {seen_width}x{seen_height} pixels"
+    seen = words.seen.format(width=seen_width, height=seen_height)
     if (seen_width, seen_height) != (width_in, height):
-        seen += f", letterboxed into {width_in}x{height}"
-    words = dict(
+        seen += words.letterboxed.format(width=width_in, height=height)
+    fields = dict(
         method=method_title(method), layer=stage, grid=grids[index], seen=seen,
-        effect="lowered" if counterfactual else "raised",
+        effect=words.lowered if counterfactual else words.raised,
     )
     y += GAP
     for row in range(2):
@@ -165,20 +213,19 @@ def handout(
             x = MARGIN + column * (cell + GAP)
             if n < 5:
                 sheet.place(PANEL_TITLES[n], tiles[n], (x + (cell - tiles[n].width) // 2, y))
-                name, meaning = (part.format(**words) for part in PANEL_MEANINGS[n])
+                name, meaning = (part.format(**fields) for part in words.panels[n])
                 bottom = _text(draw, (x, y + tile_height + 10), name, heading, cell)
                 text_bottom = max(text_bottom, _text(draw, (x, bottom), meaning, small, cell, fill=GREY))
             else:
-                text_bottom = max(text_bottom, _legend(draw, sheet, (x, y), cell, colormap, body, small))
+                text_bottom = max(text_bottom, _legend(draw, sheet, (x, y), cell, colormap, body, small, words))
         y = text_bottom + GAP
 
     # The class at every depth.
-    y = _text(draw, (MARGIN, y), f"The same class at layer1 to layer4 ({method_title(method)} overlays)", heading, width)
+    y = _text(draw, (MARGIN, y), words.depth.format(method=method_title(method)), heading, width)
     depth_note = (
-        f"All four stages keep the same {grids[0]} grid of patches here: depth changes what the features mean, not their resolution."
+        words.depth_same_grid.format(grid=grids[0])
         if len(set(grids)) == 1  # a vision transformer
-        else "Early stages see small patches: sharp, local maps that follow edges and colours. The last stage sees whole objects: "
-        "a coarse map, but the most class-specific."
+        else words.depth_grids
     )
     y = _text(draw, (MARGIN, y), depth_note, small, width, fill=GREY)
     quarter = (width - 3 * GAP // 2) // 4
@@ -193,32 +240,27 @@ def handout(
         for k, line in enumerate(wrap_text(draw, _module(explanation, n).replace(".", ". "), small, quarter)):
             draw.text((x + quarter / 2, y + row_height + 34 + k * 22), line.replace(". ", "."), font=small, fill=GREY, anchor="ma")
 
-    footer = "Grad-CAM: Selvaraju et al., ICCV 2017. Guided backprop: Springenberg et al., ICLR-W 2015. Made with Grad-CAM Explorer."
-    draw.text((MARGIN, PAGE_SIZE[1] - MARGIN // 2), footer, font=small, fill=GREY, anchor="ls")
+    draw.text((MARGIN, PAGE_SIZE[1] - MARGIN // 2), words.footer, font=small, fill=GREY, anchor="ls")
     return sheet
 
 
-def _legend(draw, sheet: Handout, xy: tuple[int, int], width: int, colormap: str, body, small) -> int:
+def _legend(draw, sheet: Handout, xy: tuple[int, int], width: int, colormap: str, body, small, words: HandoutWords) -> int:
     """The colour scale of the heatmap and the grey scale of the gradient panels; returns its bottom."""
     x, y = xy
-    y = _text(draw, (x, y), "How to read the colours", body, width)
+    y = _text(draw, (x, y), words.colours, body, width)
     sheet.place("colour scale", _colour_scale(colormap, width, 28), (x, y + 4))
     y += 40
-    draw.text((x, y), "low", font=small, fill=GREY)
-    draw.text((x + width, y), "high evidence", font=small, fill=GREY, anchor="ra")
+    draw.text((x, y), words.low, font=small, fill=GREY)
+    draw.text((x + width, y), words.high, font=small, fill=GREY, anchor="ra")
     y += 30
     grey = np.repeat(np.linspace(0, 255, width).astype(np.uint8)[None], 28, axis=0)
     sheet.place("grey scale", Image.fromarray(grey).convert("RGB"), (x, y))
     y += 36
-    draw.text((x, y), "lowers", font=small, fill=GREY)
+    draw.text((x, y), words.lowers, font=small, fill=GREY)
     draw.text((x + width // 2, y), "0", font=small, fill=GREY, anchor="ma")
-    draw.text((x + width, y), "raises score", font=small, fill=GREY, anchor="ra")
+    draw.text((x + width, y), words.raises, font=small, fill=GREY, anchor="ra")
     y += 30
-    note = f"Heatmap colours: {colormap}." + (
-        " Its lightness rises steadily, so it also prints well in greyscale."
-        if colormap in PRINTABLE_COLORMAPS
-        else " For greyscale printing choose cividis or viridis."
-    )
+    note = words.colormap_note.format(colormap=colormap) + (words.printable if colormap in PRINTABLE_COLORMAPS else words.not_printable)
     return _text(draw, (x, y), note, small, width, fill=GREY)
 
 

@@ -1,5 +1,6 @@
 """What every feature of the page shares: its sizes and limits, the session id, the one place
-where core's typed errors become messages in the browser, and the model and example choices."""
+where core's typed errors and the page's own become messages in the browser's language, and the
+model and example choices."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core import BadImageError, ModelLoadError, native_bfloat16
 from core.methods import METHOD_INFO
 from core.weights import MODEL_FAMILIES, MODELS
 from demo import texts
+from demo.language import words_for
 from demo.scheduler import HANDLERS, network_concurrency
 
 DEFAULT_MODEL = "resnet50"
@@ -39,7 +41,22 @@ WAITING_EVENTS = 16
 #: The page's maps: bfloat16 where the hardware does it natively (faster; every map r ≥ 0.998 against
 #: float32, see core.engine), exact float32 otherwise. "More controls" switches it per session.
 DEFAULT_PRECISION = "bfloat16" if native_bfloat16() else "float32"
-PRECISION_NAMES = {"bfloat16": "fast (bfloat16)", "float32": "exact (float32)"}
+#: The precisions' names: constants of demo.texts (and of each language beside it).
+PRECISION_TEXTS = {"bfloat16": "PRECISION_FAST", "float32": "PRECISION_EXACT"}
+PRECISION_NAMES = {precision: getattr(texts, name) for precision, name in PRECISION_TEXTS.items()}
+
+
+class PageError(Exception):
+    """A mistake in the request that the page itself explains: ``name`` is a sentence of
+    demo.texts, filled in with ``fields``, said in the browser's language."""
+
+    def __init__(self, name: str, **fields: object) -> None:
+        super().__init__(name)
+        self.name = name
+        self.fields = fields
+
+    def say(self, words) -> str:
+        return getattr(words, self.name).format(**self.fields)
 
 
 def slot_waiting(progress: gr.Progress | None) -> Callable[[int], None] | None:
@@ -50,30 +67,39 @@ def slot_waiting(progress: gr.Progress | None) -> Callable[[int], None] | None:
 
 
 def user_errors(handler: Callable) -> Callable:
-    """The one place where core's typed errors become messages in the browser."""
+    """The one place where core's typed errors and the page's own become messages in the browser.
+
+    The page's sentences and the titles are in the browser's language; core's explanations
+    (why an image or a model failed) stay in English, as core writes them."""
 
     @contextlib.contextmanager
-    def translated():
+    def translated(request: gr.Request | None):
         try:
             with HANDLERS():  # counted, so that the process lets it end before exiting
                 yield
+        except PageError as err:
+            words = words_for(request)
+            raise gr.Error(err.say(words), title=words.CANNOT_EXPLAIN) from err
         except (BadImageError, ModelLoadError) as err:
-            raise gr.Error(str(err), title="Cannot explain this") from err
+            raise gr.Error(str(err), title=words_for(request).CANNOT_EXPLAIN) from err
         except ValueError as err:
-            raise gr.Error(f"Invalid request: {err}") from err
+            raise gr.Error(words_for(request).INVALID_REQUEST.format(reason=err)) from err
+
+    def request_in(args, kwargs) -> gr.Request | None:
+        return next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
 
     if inspect.isgeneratorfunction(handler):  # Gradio streams a generator's yields: wrap it as one
 
         @functools.wraps(handler)
         def streamed(*args, **kwargs):
-            with translated():
+            with translated(request_in(args, kwargs)):
                 yield from handler(*args, **kwargs)
 
         return streamed
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
-        with translated():
+        with translated(request_in(args, kwargs)):
             return handler(*args, **kwargs)
 
     return wrapped

@@ -13,18 +13,20 @@ import contextlib
 import hashlib
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import gradio as gr
 import pandas as pd
 
-from core import METHODS, MODELS, PRECISIONS, BadImageError, Explanation, describe_stages, explain, read_image
+from core import METHODS, MODELS, PRECISIONS, Explanation, describe_stages, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, method_classes
 from core.views import PANEL_TITLES, cam_pictures, display_size, guided_pictures, method_comparison
 from demo import texts
-from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_NAMES, method_name, session_of, slot_waiting, user_errors
+from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_TEXTS, PageError, method_name, session_of, slot_waiting, user_errors
 from demo.files import cache_file, png_file
+from demo.language import words_for
 from demo.scheduler import Completer, NetworkScheduler
 from demo.session import ExplanationCache, ModelShelf, image_digest
 
@@ -63,7 +65,7 @@ class Explorer:
     def on_precision(self, precision: str, request: gr.Request = None) -> None:
         """The session's maps from now on; the chained new-input event then redraws the page."""
         if precision not in PRECISIONS:
-            raise gr.Error(f"Invalid request: precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+            raise gr.Error(words_for(request).INVALID_REQUEST.format(reason=f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}"))
         self._precisions[session_of(request)] = precision
 
     # ----- getting an Explanation -------------------------------------------------------
@@ -71,13 +73,13 @@ class Explorer:
     def key(self, image: str | None, model_name: str, top_k: int, session: str) -> tuple[str, str, int, str]:
         """What names an explanation: the upload's content, the model, the top-k and the precision."""
         if not image:
-            raise BadImageError("Upload an image first (or click one of the examples).")
+            raise PageError("NO_IMAGE")
         if model_name not in MODELS:
             raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
         try:
             return image_digest(image), model_name, int(top_k), self.precision(session)
         except OSError as err:
-            raise BadImageError(f"The upload could not be read ({err.strerror or err}). Please upload it again.") from err
+            raise PageError("UNREADABLE_UPLOAD", reason=err.strerror or err) from err
 
     def explanation(
         self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None, *, layer: int = 4
@@ -133,28 +135,29 @@ class Explorer:
 
     # ----- what the page shows ----------------------------------------------------------
 
-    def status(self, explanation: Explanation, model_name: str, seconds: float | None = None) -> str:
+    def status(self, explanation: Explanation, model_name: str, seconds: float | None = None, words: ModuleType = texts) -> str:
         info = explanation.info
         height, width = explanation.input_tensor.shape[-2:]
-        timing = f" · {seconds * 1000:.0f} ms" if seconds is not None else ""
-        trained = "" if info.trained else " · ⚠️ **untrained: predictions are meaningless**"
-        rule = "" if explanation.has_relu else f"\n\n{texts.NO_RELU}"
-        precision = PRECISION_NAMES.get(explanation.precision, explanation.precision)
-        return f"**{model_name}** · weights: {info.weights}{trained} · model input {width}×{height} · maps in {precision}{timing}{rule}"
+        timing = words.STATUS_TIMING.format(ms=f"{seconds * 1000:.0f}") if seconds is not None else ""
+        untrained = "" if info.trained else words.STATUS_UNTRAINED
+        rule = "" if explanation.has_relu else f"\n\n{words.NO_RELU}"
+        name = PRECISION_TEXTS.get(explanation.precision)
+        precision = getattr(words, name) if name else explanation.precision
+        return words.STATUS.format(model=model_name, weights=info.weights, untrained=untrained, width=width, height=height, precision=precision, timing=timing) + rule
 
-    def banner(self, model_name: str) -> dict:
+    def banner(self, model_name: str, words: ModuleType = texts) -> dict:
         reason = self.shelf.fallback_reason(model_name)
         if reason is None and self.shelf.weights != "random":
             return gr.update(visible=False, value="")
-        reason = reason or "The app was started with random weights (GRADCAM_WEIGHTS=random)."
-        return gr.update(visible=True, value=texts.UNTRAINED_BANNER.format(model=model_name, reason=reason))
+        reason = reason or words.WEIGHTS_RANDOM
+        return gr.update(visible=True, value=words.UNTRAINED_BANNER.format(model=model_name, reason=reason))
 
     @staticmethod
     def confidences(explanation: Explanation) -> dict[str, float]:
         return {p.label: p.probability for p in explanation.predictions}
 
-    def predictions(self, explanation: Explanation) -> dict:
-        heading = "Predictions" if explanation.info.trained else "Predictions (untrained model)"
+    def predictions(self, explanation: Explanation, words: ModuleType = texts) -> dict:
+        heading = words.PREDICTIONS_LABEL if explanation.info.trained else words.PREDICTIONS_UNTRAINED
         return gr.update(value=self.confidences(explanation), label=heading)
 
     @staticmethod
@@ -198,8 +201,9 @@ class Explorer:
         """A new image, model, top-k or precision: one network pass, and what it gives the page to
         draw: the top class at the slider's layer with its guided map, and layer4 of the whole
         top-k where it has a closed form. The background completion brings the rest (on_rest)."""
+        words = words_for(request)
         if not image:
-            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name)]
+            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name, words)]
         started = time.perf_counter()
         session = session_of(request)
         explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
@@ -209,11 +213,11 @@ class Explorer:
         payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
         return [
             payload,
-            self.predictions(explanation),
+            self.predictions(explanation, words),
             gr.update(choices=class_choices(explanation), value=top),
             top,
-            self.status(explanation, model_name, time.perf_counter() - started),
-            self.banner(model_name),
+            self.status(explanation, model_name, time.perf_counter() - started, words),
+            self.banner(model_name, words),
         ]
 
     @user_errors
@@ -285,8 +289,9 @@ class Explorer:
             (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
             for v in views
         ]
+        words = words_for(request)
         rows = [
-            "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |",
+            words.COMPARE_COLUMNS,
             "|---|---|---|---|",
             *(
                 f"| {method_name(v.method)} | {v.faithfulness.deletion_auc:.3f} | {v.faithfulness.insertion_auc:.3f} | {v.faithfulness.average_drop:.1%} |"
@@ -294,7 +299,7 @@ class Explorer:
             ),
         ]
         label = explanation.info.categories[class_idx]
-        heading = f"**{label}** at layer{int(layer)}: a lower deletion and a higher insertion area mean a more faithful map."
+        heading = words.COMPARE_HEADING.format(label=label, layer=int(layer))
         return tiles, heading + "\n\n" + "\n".join(rows), _curves(views, "deletion"), _curves(views, "insertion")
 
     @user_errors
@@ -304,17 +309,17 @@ class Explorer:
         explanation = self.explanation(image, model_name, top_k, session_of(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
-        status = self.status(explanation, model_name, time.perf_counter() - started)
+        status = self.status(explanation, model_name, time.perf_counter() - started, words_for(request))
         return [*pictures, self.confidences(explanation), status]
 
-    def layer_info(self, model_name: str) -> dict:
+    def layer_info(self, model_name: str, request: gr.Request = None) -> dict:
         """The slider's info line names the module and grid behind each position, for this model."""
         if model_name not in MODELS:
             return gr.update()
         with self.shelf.lease(model_name) as model:
             stages = describe_stages(model)
         positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
-        return gr.update(info=f"shallow, sharp (1) → deep, class-discriminative (4): {positions}")
+        return gr.update(info=words_for(request).LAYER_POSITIONS.format(positions=positions))
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(session_of(request))

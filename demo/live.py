@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
@@ -39,6 +40,7 @@ from core.render import encode_jpeg
 from core.weights import model_info
 from demo import texts
 from demo.common import session_of
+from demo.language import tr, words_for
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ class LiveView:
         viewer = self.streams.admit(session)
         if viewer is None:
             time.sleep(SLOW_ANSWER_S)
-            message = texts.LIVE_FULL.format(cap=self.streams.cap)
+            message = words_for(request).LIVE_FULL.format(cap=self.streams.cap)
             return notice_frame(message), f"**{message}**"
         if viewer.paused:
             time.sleep(SLOW_ANSWER_S)
@@ -225,7 +227,7 @@ class LiveView:
             return notice_frame(str(err)), f"**{err}**"
         except Exception as err:  # noqa: BLE001 - a stream must outlive any one bad frame
             log.exception("live frame failed")
-            message = f"This frame could not be explained ({type(err).__name__}); the stream goes on."
+            message = words_for(request).LIVE_FRAME_FAILED.format(error=type(err).__name__)
             return notice_frame(message), f"**{message}**"
         now = time.monotonic()
         viewer.last_frame = frame
@@ -234,27 +236,33 @@ class LiveView:
         readout = gr.skip()
         if now - viewer.last_readout >= READOUT_EVERY_S:
             viewer.last_readout = now
-            readout = self.readout(viewer, result, model, model_name, now, (now - started) * 1e3)
+            readout = self.readout(viewer, result, model, model_name, now, (now - started) * 1e3, words_for(request))
         return result.jpeg, readout
 
-    def readout(self, viewer: Viewer, result, model, model_name: str, now: float, handler_ms: float) -> str:
+    def readout(self, viewer: Viewer, result, model, model_name: str, now: float, handler_ms: float, words: ModuleType = texts) -> str:
         fps = viewer.frames_per_second(now)
         interval = f"{1000 / fps:.0f} ms" if fps > 0 else "…"
-        server = float(np.median(viewer.server_ms))
-        how = "closed form, no backward pass" if result.closed_form else "one backward pass to the stage"
         width, height = result.input_size
-        untrained = "" if model_info(model).trained else " · ⚠️ untrained weights: the labels are meaningless"
-        return (
-            f"**{fps:.1f} frames/s** · latency ≤ {interval} (one frame in flight) · server {server:.0f} ms a frame "
-            f"(network {result.timings_ms['network']:.0f} ms) · **{model_name}** at layer{result.layer} "
-            f"(`{result.stage}`, {how}) · input {width}×{height} in {self.precision}{untrained}"
+        return words.LIVE_READOUT.format(
+            fps=f"{fps:.1f}",
+            interval=interval,
+            server=f"{float(np.median(viewer.server_ms)):.0f}",
+            network=f"{result.timings_ms['network']:.0f}",
+            model=model_name,
+            layer=result.layer,
+            stage=result.stage,
+            how=words.LIVE_CLOSED_FORM if result.closed_form else words.LIVE_BACKWARD,
+            width=width,
+            height=height,
+            precision=self.precision,
+            untrained="" if model_info(model).trained else words.LIVE_UNTRAINED,
         )
 
     def on_pause(self, request: gr.Request = None):
         """Freezes the live view and hands its last frame to the Explore tab's image."""
         viewer = self.streams.get(session_of(request))
         if viewer is None or viewer.last_frame is None:
-            gr.Warning(texts.LIVE_NOTHING_TO_PAUSE)
+            gr.Warning(words_for(request).LIVE_NOTHING_TO_PAUSE)
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         viewer.paused = True
         return viewer.last_frame, gr.Tabs(selected="explore"), gr.Button(visible=False), gr.Button(visible=True)
@@ -267,6 +275,10 @@ class LiveView:
 
     def on_unload(self, request: gr.Request) -> None:
         self.streams.drop(session_of(request))
+
+    def intro(self, request: gr.Request = None) -> str:
+        """The tab's introduction with this server's figures, in the browser's language."""
+        return words_for(request).LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=self.streams.cap, minutes=TIME_LIMIT_S // 60)
 
 
 def _one_at_a_time(lock: threading.Lock) -> Callable[[], ContextManager]:
@@ -289,11 +301,11 @@ def live_tab(
     ``precision`` is the one every frame is explained in.
     """
     view = LiveView(shelf, network=network, precision=precision)
-    gr.Markdown(texts.LIVE_INTRO.format(side=LIVE_SHORT_SIDE, cap=view.streams.cap, minutes=TIME_LIMIT_S // 60))
+    intro = gr.Markdown(view.intro())
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             camera = gr.Image(
-                label="Your camera",
+                label=tr("LIVE_CAMERA_LABEL"),
                 sources=["webcam"],
                 streaming=True,
                 type="numpy",
@@ -301,26 +313,26 @@ def live_tab(
                 elem_id="live-camera",
                 webcam_options=gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}),
             )
-            model = gr.Dropdown(list(MODELS), value=DEFAULT_LIVE_MODEL if DEFAULT_LIVE_MODEL in MODELS else MODELS[0], label="Model", elem_id="live-model", info="resnet18 is the fastest")
-            layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="live-layer", info="4 needs no backward pass: the fastest")
+            model = gr.Dropdown(list(MODELS), value=DEFAULT_LIVE_MODEL if DEFAULT_LIVE_MODEL in MODELS else MODELS[0], label=tr("MODEL_LABEL"), elem_id="live-model", info=tr("LIVE_MODEL_INFO"))
+            layer = gr.Slider(1, 4, value=4, step=1, label=tr("LAYER_LABEL"), elem_id="live-layer", info=tr("LIVE_LAYER_INFO"))
             pin = gr.Dropdown(
-                [("top-1: follow the prediction", TOP_1), *((f"{i} · {name}", i) for i, name in enumerate(categories))],
+                [(tr("LIVE_TOP_1"), TOP_1), *((f"{i} · {name}", i) for i, name in enumerate(categories))],
                 value=TOP_1,
-                label="Explain which class?",
-                info="Type to search the 1000 classes",
+                label=tr("LIVE_CLASS_LABEL"),
+                info=tr("LIVE_CLASS_INFO"),
                 filterable=True,
                 elem_id="live-class",
             )
             with gr.Row():
-                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap", elem_id="live-colormap")
-                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Opacity", elem_id="live-opacity")
-            pause = gr.Button("Pause: explain this frame in full", variant="primary", elem_id="live-pause")
-            resume = gr.Button("Resume live", visible=False, elem_id="live-resume")
+                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label=tr("LIVE_COLORMAP_LABEL"), elem_id="live-colormap")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=tr("LIVE_OPACITY_LABEL"), elem_id="live-opacity")
+            pause = gr.Button(tr("LIVE_PAUSE"), variant="primary", elem_id="live-pause")
+            resume = gr.Button(tr("LIVE_RESUME"), visible=False, elem_id="live-resume")
         with gr.Column(scale=2):
-            overlay = LiveImage(label="Live Grad-CAM", interactive=False, height="60vh", elem_id="live-overlay", buttons=["fullscreen"])
-            readout = gr.Markdown(texts.LIVE_WAITING, elem_id="live-readout")
-    with gr.Accordion("The camera does not start?", open=False):
-        gr.Markdown(texts.LIVE_CAMERA_HELP)
+            overlay = LiveImage(label=tr("LIVE_OVERLAY_LABEL"), interactive=False, height="60vh", elem_id="live-overlay", buttons=["fullscreen"])
+            readout = gr.Markdown(tr("LIVE_WAITING"), elem_id="live-readout")
+    with gr.Accordion(tr("LIVE_CAMERA_TROUBLE"), open=False):
+        gr.Markdown(tr("LIVE_CAMERA_HELP"))
 
     camera.stream(
         view.on_frame,
@@ -335,5 +347,6 @@ def live_tab(
     )
     pause.click(view.on_pause, None, [explore_image, tabs, pause, resume], api_visibility="undocumented")
     resume.click(view.on_resume, None, [pause, resume], api_visibility="undocumented")
+    demo.load(view.intro, None, intro, queue=False, api_visibility="private")
     demo.unload(view.on_unload)
     return view

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from types import ModuleType
 
 import gradio as gr
 import numpy as np
@@ -17,13 +18,14 @@ import pandas as pd
 
 from core import MODELS
 from core.compare import check_same_labels, model_comparison
-from core.handout import PRINTABLE_COLORMAPS, handout, handout_bytes
+from core.handout import ENGLISH, PRINTABLE_COLORMAPS, handout, handout_bytes
 from core.methods import PERTURBATION_METHODS
 from core.sanity import METHOD_TITLES, SanityResult, sanity_check, sanity_grid
 from demo import texts
-from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, model_choices, session_of, slot_waiting, user_errors
+from demo.common import DEFAULT_MODEL, NETWORK_CONCURRENCY, PageError, model_choices, session_of, slot_waiting, user_errors
 from demo.explore import Explorer
 from demo.files import cache_file, png_file
+from demo.language import LANGUAGES, font_for, language_of, tr, words_for
 
 #: Compare at most this many models at once: each costs a pass and an entry in the session cache.
 MAX_COMPARED = 3
@@ -66,14 +68,14 @@ class TeachingTools:
             result = sanity_check(model, explanation.image, c, int(layer), progress=lambda f, what: progress(f, desc=what))
         grid = png_file(np.asarray(sanity_grid(result)), "sanity-check")
         rank, ssim = sanity_curves(result)
-        return grid, rank, ssim, sanity_summary(result, trained=explanation.info.trained)
+        return grid, rank, ssim, sanity_summary(result, trained=explanation.info.trained, words=words_for(request))
 
     @user_errors
     def on_compare_models(self, image, model_name, chosen, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
         """The same class, matched by index, at each chosen model's layer4."""
         chosen = sorted(set(chosen or []), key=list(MODELS).index)  # the dropdown's order, whatever the clicks
         if not 2 <= len(chosen) <= MAX_COMPARED:
-            raise ValueError(f"choose two or three models to compare (you chose {len(chosen)})")
+            raise PageError("COMPARE_MODELS_COUNT", count=len(chosen))
         session = session_of(request)
         main = self.explorer.explanation(image, model_name, top_k, session)
         c = self._class(main, class_idx)
@@ -87,13 +89,14 @@ class TeachingTools:
             self.explorer.ready(explanation, c, 4)
         views = model_comparison(explanations, c, 4, colormap=colormap, opacity=opacity)
         label = main.info.categories[c]
+        words = words_for(request)
         tiles = [(png_file(v.overlay, f"compare-{v.model}"), f"{v.model} · {v.stage} · {label} {v.probability:.1%}") for v in views]
         rows = [
-            f"**{label}** (class {c}) explained by each model at its layer4 position.",
+            words.COMPARE_MODELS_HEADING.format(label=label, index=c),
             "",
-            "| model | its probability for this class | its own top prediction |",
+            words.COMPARE_MODELS_COLUMNS,
             "|---|---|---|",
-            *(f"| {v.model}{'' if v.trained else ' (untrained)'} | {v.probability:.1%} | {v.top.label} ({v.top.probability:.1%}) |" for v in views),
+            *(f"| {v.model}{'' if v.trained else words.COMPARE_MODELS_UNTRAINED} | {v.probability:.1%} | {v.top.label} ({v.top.probability:.1%}) |" for v in views),
         ]
         return gr.Gallery(value=tiles, columns=len(tiles)), "\n".join(rows)
 
@@ -106,11 +109,20 @@ class TeachingTools:
         colormap = colormap if colours == AS_ON_THE_PAGE else colours
         slow = method in PERTURBATION_METHODS  # four Score-/Ablation-CAM maps
         with self.explorer.network(explanation, background=True) if slow else contextlib.nullcontext():
-            sheet = handout(explanation, c, int(layer), colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
+            sheet = handout(explanation, c, int(layer), colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method, **handout_language(request))
         suffix = file_format.lower()
         label = re.sub(r"[^A-Za-z0-9]+", "-", explanation.info.categories[c]).strip("-") or f"class-{c}"
         path = cache_file(handout_bytes(sheet, suffix), f"handout-{model_name}-{label}-layer{int(layer)}.{suffix}")
         return path, png_file(np.asarray(sheet.page), "handout-preview")
+
+
+def handout_language(request: gr.Request | None) -> dict:
+    """The handout's words and font for the browser's language; English where no installed font
+    has its letters, rather than a page of empty boxes."""
+    language = language_of(request)
+    font = font_for(language)
+    words = LANGUAGES[language].HANDOUT
+    return dict(words=words if font is not None or words == ENGLISH else ENGLISH, font=font)
 
 
 def sanity_curves(result: SanityResult) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -129,22 +141,18 @@ def sanity_curves(result: SanityResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     return table.drop(columns="SSIM"), table.drop(columns="rank correlation")
 
 
-def sanity_summary(result: SanityResult, *, trained: bool) -> str:
+def sanity_summary(result: SanityResult, *, trained: bool, words: ModuleType = texts) -> str:
     """The figures in a sentence a student can check against the grid."""
     step = result.step("layer4") if "layer4" in {s.name for s in result.steps} else result.steps[-1]
 
     def figure(method: str) -> str:
         value = step.similarity[method].spearman_abs
-        return "undefined (a blank map)" if np.isnan(value) else f"{value:.2f}"
+        return words.SANITY_BLANK if np.isnan(value) else f"{value:.2f}"
 
     parts = [f"{METHOD_TITLES[m]} {figure(m)}" for m in result.methods]
-    text = (
-        f"**{result.label}** (class {result.class_idx}), Grad-CAM at {result.layer}. With the head and {step.name} "
-        f"randomised, the rank correlation with the original map is: {', '.join(parts)}. "
-        "Near 1 means the map barely changed although the network did."
-    )
+    text = words.SANITY_SUMMARY.format(label=result.label, index=result.class_idx, layer=result.layer, step=step.name, figures=", ".join(parts))
     if not trained:
-        text += " ⚠️ The model is untrained here, so the 'original' map is itself from random weights."
+        text += words.SANITY_UNTRAINED
     return text
 
 
@@ -154,39 +162,40 @@ def add_teaching_tools(explorer: Explorer, controls: Controls) -> TeachingTools:
     c = controls
     network = dict(concurrency_id="teaching", concurrency_limit=NETWORK_CONCURRENCY, api_visibility="undocumented")
 
-    with gr.Accordion("Sanity check: does the map depend on the model?", open=False, elem_id="sanity"):
-        gr.Markdown(texts.SANITY_HELP)
-        run = gr.Button("Run the sanity check for this class", variant="primary", elem_id="sanity-run")
+    with gr.Accordion(tr("SANITY_TITLE"), open=False, elem_id="sanity"):
+        gr.Markdown(tr("SANITY_HELP"))
+        run = gr.Button(tr("SANITY_RUN"), variant="primary", elem_id="sanity-run")
         summary = gr.Markdown(elem_id="sanity-summary")
-        grid = gr.Image(label="Sanity-check grid", show_label=False, format="png", interactive=False, elem_id="sanity-grid", buttons=["download", "fullscreen"])
+        grid = gr.Image(label=tr("SANITY_GRID"), show_label=False, format="png", interactive=False, elem_id="sanity-grid", buttons=["download", "fullscreen"])
         with gr.Row():
             plot = dict(x="randomised down to", color="method", sort=STEP_ORDER, y_lim=[-1, 1], height=300)
-            rank = gr.LinePlot(y="rank correlation", title="Rank correlation with the original map", elem_id="sanity-rank", **plot)
-            ssim = gr.LinePlot(y="SSIM", title="Structural similarity (SSIM) with the original map", elem_id="sanity-ssim", **plot)
+            rank = gr.LinePlot(y="rank correlation", title=tr("SANITY_RANK"), elem_id="sanity-rank", **plot)
+            ssim = gr.LinePlot(y="SSIM", title=tr("SANITY_SSIM"), elem_id="sanity-ssim", **plot)
     run.click(tools.on_sanity, [c.image, c.model, c.layer, c.class_idx, c.top_k], [grid, rank, ssim, summary], show_progress_on=[grid], **network)
 
-    with gr.Accordion("Compare models: do they look at the same thing?", open=False, elem_id="compare-models"):
-        gr.Markdown(texts.COMPARE_MODELS_HELP)
+    with gr.Accordion(tr("COMPARE_MODELS_TITLE"), open=False, elem_id="compare-models"):
+        gr.Markdown(tr("COMPARE_MODELS_HELP"))
         second = next(m for m in MODELS if m != DEFAULT_MODEL)
-        chosen = gr.CheckboxGroup(model_choices(), value=[DEFAULT_MODEL, second], label="Models (two or three)", elem_id="compare-models-choice")
-        compare = gr.Button("Compare these models on this image and class", variant="primary", elem_id="compare-models-run")
+        chosen = gr.CheckboxGroup(model_choices(), value=[DEFAULT_MODEL, second], label=tr("COMPARE_MODELS_CHOICE"), elem_id="compare-models-choice")
+        compare = gr.Button(tr("COMPARE_MODELS_RUN"), variant="primary", elem_id="compare-models-run")
         table = gr.Markdown(elem_id="compare-models-table")
-        gallery = gr.Gallery(label="Each model at its layer4", columns=MAX_COMPARED, rows=1, height="auto", format="png", object_fit="contain", interactive=False, elem_id="compare-models-gallery")
+        gallery = gr.Gallery(label=tr("COMPARE_MODELS_GALLERY"), columns=MAX_COMPARED, rows=1, height="auto", format="png", object_fit="contain", interactive=False, elem_id="compare-models-gallery")
     compare.click(tools.on_compare_models, [c.image, c.model, chosen, c.class_idx, c.top_k, c.colormap, c.opacity], [gallery, table], **network)
 
-    with gr.Accordion("Handout: this view on one printable page", open=False, elem_id="handout"):
-        gr.Markdown(texts.HANDOUT_HELP)
+    with gr.Accordion(tr("HANDOUT_TITLE"), open=False, elem_id="handout"):
+        gr.Markdown(tr("HANDOUT_HELP"))
         with gr.Row():
             colours = gr.Radio(
-                [*((f"{name} (prints in greyscale)", name) for name in PRINTABLE_COLORMAPS), ("as on the page", AS_ON_THE_PAGE)],
+                [*PRINTABLE_COLORMAPS, (tr("HANDOUT_AS_PAGE"), AS_ON_THE_PAGE)],
                 value=PRINTABLE_COLORMAPS[0],
-                label="Heatmap colours",
+                label=tr("HANDOUT_COLOURS"),
+                info=tr("HANDOUT_COLOURS_INFO"),
             )
-            file_format = gr.Radio(["PNG", "PDF"], value="PNG", label="File")
-        make = gr.Button("Download handout", variant="primary", elem_id="handout-run")
+            file_format = gr.Radio(["PNG", "PDF"], value="PNG", label=tr("HANDOUT_FILE_FORMAT"))
+        make = gr.Button(tr("HANDOUT_RUN"), variant="primary", elem_id="handout-run")
         with gr.Row():
-            download = gr.File(label="Your handout", interactive=False, elem_id="handout-file")
-            preview = gr.Image(label="Preview", format="png", interactive=False, height=420, elem_id="handout-preview")
+            download = gr.File(label=tr("HANDOUT_FILE"), interactive=False, elem_id="handout-file")
+            preview = gr.Image(label=tr("HANDOUT_PREVIEW"), format="png", interactive=False, height=420, elem_id="handout-preview")
     make.click(
         tools.on_handout,
         [c.image, c.model, c.layer, c.class_idx, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method, colours, file_format],

@@ -1,4 +1,12 @@
-"""The words on the page."""
+"""The words on the page, in English: the reference every other language follows.
+
+Each other language is a module beside this one, ``texts_<code>.py`` (ISO 639-1), with every
+name below (demo.language finds it). Plain strings the page was built with are translated in the
+browser by gr.I18n, so they hold no braces: its message format would read them as fields. Strings
+with {fields} are filled in on the server, in the request's language.
+"""
+
+from core.handout import HandoutWords
 
 TITLE = "Grad-CAM Explorer"
 
@@ -35,6 +43,57 @@ counterfactual map for "cat" usually lights up the dog.
 random: useful to see what the method does without learning, not to learn about the image.
 """
 
+# ----- the Explore tab's controls (demo/ui.py) ----------------------------------------------------
+
+TAB_EXPLORE = "Explore"
+TAB_LIVE = "Live"
+UPLOAD_LABEL = "Your image"
+EXAMPLES_LABEL = "Examples (click one)"
+MODEL_LABEL = "Model"
+LAYER_LABEL = "Layer"
+LAYER_INFO = "1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative"
+#: The layer slider's help once the model is known: its positions, e.g. "1 = layer1 · 56×56 · …".
+LAYER_POSITIONS = "shallow, sharp (1) → deep, class-discriminative (4): {positions}"
+TOP_K_LABEL = "Top-k predictions"
+METHOD_LABEL = "Method"
+METHOD_INFO = "Compare them all below, scored for faithfulness"
+MORE_CONTROLS = "More controls"
+COLORMAP_LABEL = "Colormap (cividis reads well with colour blindness)"
+OPACITY_LABEL = "Overlay opacity"
+COUNTERFACTUAL_LABEL = "Counterfactual: show what argues against the class"
+#: For main's localisation box (issue 19, part 2), whose controls meet these texts at the merge.
+BOX_LABEL = "Localisation box on the overlays (the paper's §4.1)"
+BOX_THRESHOLD_LABEL = "Box threshold: share of the map's peak (the paper: 0.15)"
+PRECISION_LABEL = "Precision"
+PRECISION_INFO = "bfloat16 runs the network faster where the processor does it natively; its maps agree with float32 to r ≥ 0.998"
+PRECISION_FAST = "fast (bfloat16)"
+PRECISION_EXACT = "exact (float32)"
+PREDICTIONS_LABEL = "Predictions"
+PREDICTIONS_UNTRAINED = "Predictions (untrained model)"
+TOP_CLASS_LABEL = "Explain which prediction?"
+ANY_CLASS_LABEL = "…or search any of the 1000 classes"
+FULL_SIZE_BUTTON = "⬇ Full-resolution panels (PNG)"
+FULL_SIZE_LABEL = "Full-resolution panels"
+COMPARE_TITLE = "Compare methods: which explanation to trust?"
+COMPARE_RUN = "Compare all methods for this class and layer"
+COMPARE_GALLERY = "Methods side by side"
+COMPARE_DELETION = "Deletion: most salient pixels removed first (lower is better)"
+COMPARE_INSERTION = "Insertion: most salient pixels restored first (higher is better)"
+HELP_TITLE = "What am I looking at?"
+COMPARE_HEADING = "**{label}** at layer{layer}: a lower deletion and a higher insertion area mean a more faithful map."
+COMPARE_COLUMNS = "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |"
+
+# ----- the status line and the errors (demo/explore.py, demo/common.py) ------------------------
+
+STATUS = "**{model}** · weights: {weights}{untrained} · model input {width}×{height} · maps in {precision}{timing}"
+STATUS_UNTRAINED = " · ⚠️ **untrained: predictions are meaningless**"
+STATUS_TIMING = " · {ms} ms"
+WEIGHTS_RANDOM = "The app was started with random weights (GRADCAM_WEIGHTS=random)."
+CANNOT_EXPLAIN = "Cannot explain this"
+INVALID_REQUEST = "Invalid request: {reason}"
+NO_IMAGE = "Upload an image first (or click one of the examples)."
+UNREADABLE_UPLOAD = "The upload could not be read ({reason}). Please upload it again."
+
 NO_RELU = (
     "ℹ️ This network has no ReLUs (it uses GELU, SiLU or Hardswish): its guided backprop keeps each "
     "activation's own slope and passes back only positive gradients, our extension of the ReLU rule."
@@ -60,6 +119,34 @@ prettier map is not always the more faithful one. Score-CAM, Ablation-CAM and th
 network, so this takes a few seconds.
 """
 
+# ----- hide and see (demo/hide.py) ---------------------------------------------------------------
+
+HIDE_TITLE = "Hide and see: cover what the map points at, and watch the prediction"
+HIDE_HELP = """
+If the map is right about *where* the evidence is, hiding that part of the image should make the
+class less likely. **Paint** over part of the image with the brush (the pencil on the left of the
+picture), choose what the hidden pixels become, and click **Hide and explain**. Or let the map
+choose: **hide its hottest 10%, 20% or 50%** of pixels. The edited image is explained afresh, for
+the class on screen and at the slider's layer; both maps share one colour scale, so a map that
+cools down reads darker.
+"""
+HIDE_EDITOR_LABEL = "Paint over what to hide"
+HIDE_FILL_LABEL = "Hidden pixels become"
+HIDE_FILL_INFO = "The mean colour is zero input to the network; blur keeps the colours but not the shapes"
+FILL_BLUR = "blur"
+FILL_MEAN = "mean colour (zero input)"
+FILL_NOISE = "noise"
+HIDE_RUN = "Hide and explain"
+HIDE_HOTTEST_LABEL = "…or hide the map's hottest pixels"
+HIDE_HOTTEST_RUN = "Hide the hottest pixels and explain"
+HIDE_BEFORE = "Map before (original)"
+HIDE_AFTER = "Map after (what was hidden)"
+HIDE_TOP_AFTER = "Top-5 after hiding"
+HIDE_RESULT = "**{label}**: {before} → {after} ({points} points)"
+HIDE_WHAT = "Hidden: {share} of the image, as {fill}. Grad-CAM at {layer}, before and after on one colour scale."
+HIDE_HOTTER = "The map after is hotter than before (its peak is {times}× the original's), so it is cut at the top of the scale."
+HIDE_NOTHING_PAINTED = "Nothing is painted yet: paint over part of the image with the brush, or hide the map's hottest pixels."
+
 # ----- the Live tab (demo/live.py) --------------------------------------------------------------
 
 LIVE_INTRO = """
@@ -71,6 +158,19 @@ frame and opens it in the Explore tab with all five panels. At most {cap} live s
 on this server, and a stream stops after {minutes} minutes (press record again).
 """
 
+LIVE_CAMERA_LABEL = "Your camera"
+LIVE_MODEL_INFO = "resnet18 is the fastest"
+LIVE_LAYER_INFO = "4 needs no backward pass: the fastest"
+LIVE_CLASS_LABEL = "Explain which class?"
+LIVE_CLASS_INFO = "Type to search the 1000 classes"
+LIVE_TOP_1 = "top-1: follow the prediction"
+LIVE_COLORMAP_LABEL = "Colormap"
+LIVE_OPACITY_LABEL = "Opacity"
+LIVE_PAUSE = "Pause: explain this frame in full"
+LIVE_RESUME = "Resume live"
+LIVE_OVERLAY_LABEL = "Live Grad-CAM"
+LIVE_CAMERA_TROUBLE = "The camera does not start?"
+
 LIVE_WAITING = "Start the camera: the frame rate and latency appear here."
 
 LIVE_FULL = (
@@ -81,6 +181,14 @@ LIVE_FULL = (
 #: While a request waits for room in the memory budget for models (demo.admission).
 MODEL_SLOT_WAIT = "Waiting for a model slot: {ahead} ahead…"
 MODEL_SLOT_NEXT = "Waiting for a model slot: next in line, until a model in use is freed…"
+LIVE_READOUT = (
+    "**{fps} frames/s** · latency ≤ {interval} (one frame in flight) · server {server} ms a frame "
+    "(network {network} ms) · **{model}** at layer{layer} (`{stage}`, {how}) · input {width}×{height} in {precision}{untrained}"
+)
+LIVE_CLOSED_FORM = "closed form, no backward pass"
+LIVE_BACKWARD = "one backward pass to the stage"
+LIVE_UNTRAINED = " · ⚠️ untrained weights: the labels are meaningless"
+LIVE_FRAME_FAILED = "This frame could not be explained ({error}); the stream goes on."
 
 LIVE_NOTHING_TO_PAUSE = "No live frame yet: start the camera (record button) first."
 
@@ -95,6 +203,36 @@ LIVE_CAMERA_HELP = """
 """
 
 # ----- the teaching tools (demo/teaching.py) ----------------------------------------------------
+
+SANITY_TITLE = "Sanity check: does the map depend on the model?"
+SANITY_RUN = "Run the sanity check for this class"
+SANITY_GRID = "Sanity-check grid"
+SANITY_RANK = "Rank correlation with the original map"
+SANITY_SSIM = "Structural similarity (SSIM) with the original map"
+COMPARE_MODELS_TITLE = "Compare models: do they look at the same thing?"
+COMPARE_MODELS_CHOICE = "Models (two or three)"
+COMPARE_MODELS_RUN = "Compare these models on this image and class"
+COMPARE_MODELS_GALLERY = "Each model at its layer4"
+COMPARE_MODELS_COUNT = "choose two or three models to compare (you chose {count})"
+COMPARE_MODELS_HEADING = "**{label}** (class {index}) explained by each model at its layer4 position."
+COMPARE_MODELS_COLUMNS = "| model | its probability for this class | its own top prediction |"
+COMPARE_MODELS_UNTRAINED = " (untrained)"
+SANITY_SUMMARY = (
+    "**{label}** (class {index}), Grad-CAM at {layer}. With the head and {step} randomised, the rank correlation "
+    "with the original map is: {figures}. Near 1 means the map barely changed although the network did."
+)
+SANITY_BLANK = "undefined (a blank map)"
+SANITY_UNTRAINED = " ⚠️ The model is untrained here, so the 'original' map is itself from random weights."
+HANDOUT_TITLE = "Handout: this view on one printable page"
+HANDOUT_COLOURS = "Heatmap colours"
+HANDOUT_COLOURS_INFO = "cividis and viridis grow lighter steadily: they print well in black and white"
+HANDOUT_AS_PAGE = "as on the page"
+HANDOUT_FILE_FORMAT = "File"
+HANDOUT_RUN = "Download handout"
+HANDOUT_FILE = "Your handout"
+HANDOUT_PREVIEW = "Preview"
+#: The handout's own sentences, drawn into the picture (core.handout's English).
+HANDOUT = HandoutWords()
 
 SANITY_HELP = """
 The network's weights are replaced by random ones, one part at a time from the top (the head, then

@@ -25,7 +25,7 @@ from demo.common import (  # noqa: E402
     MAX_TOP_K,
     NETWORK_CONCURRENCY,
     NETWORK_EVENTS,
-    PRECISION_NAMES,
+    PRECISION_TEXTS,
     RENDER_CONCURRENCY,
     WAITING_EVENTS,
     example_paths,
@@ -33,6 +33,8 @@ from demo.common import (  # noqa: E402
     model_choices,
 )
 from demo.explore import Explorer  # noqa: E402
+from demo.hide import add_hide_and_see  # noqa: E402
+from demo.language import I18N, tr  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
 from demo.teaching import Controls, add_teaching_tools  # noqa: E402
 from demo.viewer import viewer_component  # noqa: E402
@@ -79,31 +81,31 @@ class ExploreControls:
 def _explore_layout(explorer: Explorer, categories: list[str], banner: gr.Markdown) -> ExploreControls:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image = UploadedImage(label="Your image", elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
-            gr.Examples(example_paths(), inputs=[image], label="Examples (click one)", examples_per_page=8)
-            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model", elem_id="model")
-            layer = gr.Slider(1, 4, value=4, step=1, label="Layer", elem_id="layer", info="1 = shallow: sharp, local · 4 = deep: coarse, class-discriminative")
-            top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k predictions", elem_id="top-k")
-            method = gr.Dropdown([(method_name(m), m) for m in METHODS], value="gradcam", label="Method", info="Compare them all below, scored for faithfulness", elem_id="method")
-            with gr.Accordion("More controls", open=False, elem_id="more-controls"):
-                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label="Colormap (cividis reads well with colour blindness)", elem_id="colormap")
-                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity")
-                counterfactual = gr.Checkbox(value=False, label="Counterfactual: show what argues against the class", elem_id="counterfactual")
-                box = gr.Checkbox(value=False, label="Localisation box on the overlays (the paper's §4.1)", elem_id="box")
-                threshold = gr.Slider(0.05, 0.95, value=0.15, step=0.05, label="Box threshold: share of the map's peak (the paper: 0.15)", elem_id="box-threshold")
+            image = UploadedImage(label=tr("UPLOAD_LABEL"), elem_id="upload", type="filepath", sources=["upload", "webcam", "clipboard"], format="png", height=300)
+            gr.Examples(example_paths(), inputs=[image], label=tr("EXAMPLES_LABEL"), examples_per_page=8)
+            model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label=tr("MODEL_LABEL"), elem_id="model")
+            layer = gr.Slider(1, 4, value=4, step=1, label=tr("LAYER_LABEL"), elem_id="layer", info=tr("LAYER_INFO"))
+            top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label=tr("TOP_K_LABEL"), elem_id="top-k")
+            method = gr.Dropdown([(method_name(m), m) for m in METHODS], value="gradcam", label=tr("METHOD_LABEL"), info=tr("METHOD_INFO"), elem_id="method")
+            with gr.Accordion(tr("MORE_CONTROLS"), open=False, elem_id="more-controls"):
+                colormap = gr.Dropdown(list(COLORMAPS), value="jet", label=tr("COLORMAP_LABEL"), elem_id="colormap")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label=tr("OPACITY_LABEL"), elem_id="opacity")
+                counterfactual = gr.Checkbox(value=False, label=tr("COUNTERFACTUAL_LABEL"), elem_id="counterfactual")
+                box = gr.Checkbox(value=False, label=tr("BOX_LABEL"), elem_id="box")
+                threshold = gr.Slider(0.05, 0.95, value=0.15, step=0.05, label=tr("BOX_THRESHOLD_LABEL"), elem_id="box-threshold")
                 precision = gr.Radio(
-                    [(PRECISION_NAMES[p], p) for p in (("bfloat16", "float32") if DEFAULT_PRECISION == "bfloat16" else ("float32",))],
+                    [(tr(PRECISION_TEXTS[p]), p) for p in (("bfloat16", "float32") if DEFAULT_PRECISION == "bfloat16" else ("float32",))],
                     value=DEFAULT_PRECISION,
-                    label="Precision",
-                    info="bfloat16 runs the network faster where the processor does it natively; its maps agree with float32 to r ≥ 0.998",
+                    label=tr("PRECISION_LABEL"),
+                    info=tr("PRECISION_INFO"),
                     elem_id="precision",
                 )
         with gr.Column(scale=2):
             status = gr.Markdown(elem_id="status")
-            predictions = gr.Label(label="Predictions", num_top_classes=MAX_TOP_K, elem_id="predictions")
-            top_class = gr.Radio(choices=[], label="Explain which prediction?", type="value", elem_id="top-class")
+            predictions = gr.Label(label=tr("PREDICTIONS_LABEL"), num_top_classes=MAX_TOP_K, elem_id="predictions")
+            top_class = gr.Radio(choices=[], label=tr("TOP_CLASS_LABEL"), type="value", elem_id="top-class")
             any_class = gr.Dropdown(
-                [(f"{i} · {name}", i) for i, name in enumerate(categories)], value=None, label="…or search any of the 1000 classes", filterable=True, elem_id="any-class"
+                [(f"{i} · {name}", i) for i, name in enumerate(categories)], value=None, label=tr("ANY_CLASS_LABEL"), filterable=True, elem_id="any-class"
             )
     viewer = viewer_component()
     return ExploreControls(
@@ -144,8 +146,8 @@ def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
 
 def _full_size(explorer: Explorer, c: ExploreControls) -> None:
     """The five panels at full resolution, server-rendered, on demand."""
-    button = gr.Button("⬇ Full-resolution panels (PNG)", size="sm", elem_id="full-size")
-    files = gr.File(label="Full-resolution panels", file_count="multiple", visible=False, interactive=False, elem_id="full-size-files")
+    button = gr.Button(tr("FULL_SIZE_BUTTON"), size="sm", elem_id="full-size")
+    files = gr.File(label=tr("FULL_SIZE_LABEL"), file_count="multiple", visible=False, interactive=False, elem_id="full-size-files")
     inputs = [c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method]
     button.click(explorer.on_full_size, inputs, files, concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
     # Files made for another view would mislead. The page's own switches hide them in the page.
@@ -160,14 +162,14 @@ def _full_size(explorer: Explorer, c: ExploreControls) -> None:
 
 
 def _compare_methods(explorer: Explorer, c: ExploreControls) -> None:
-    with gr.Accordion("Compare methods: which explanation to trust?", open=False):
-        gr.Markdown(texts.COMPARE_HELP)
-        compare = gr.Button("Compare all methods for this class and layer", variant="primary")
-        comparison = gr.Gallery(label="Methods side by side", columns=4, rows=2, height=620, format="png", object_fit="contain", interactive=False, elem_id="comparison")
+    with gr.Accordion(tr("COMPARE_TITLE"), open=False):
+        gr.Markdown(tr("COMPARE_HELP"))
+        compare = gr.Button(tr("COMPARE_RUN"), variant="primary")
+        comparison = gr.Gallery(label=tr("COMPARE_GALLERY"), columns=4, rows=2, height=620, format="png", object_fit="contain", interactive=False, elem_id="comparison")
         scores = gr.Markdown()
         with gr.Row():
-            deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Deletion: most salient pixels removed first (lower is better)", y_lim=[0, 1])
-            insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title="Insertion: most salient pixels restored first (higher is better)", y_lim=[0, 1])
+            deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title=tr("COMPARE_DELETION"), y_lim=[0, 1])
+            insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title=tr("COMPARE_INSERTION"), y_lim=[0, 1])
     compare.click(
         explorer.on_compare,
         [c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity],
@@ -206,20 +208,22 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
     categories = model_info(explorer.shelf.get(DEFAULT_MODEL)).categories
     with gr.Blocks(title=texts.TITLE, delete_cache=(3600, 3600)) as demo:
         demo.explorer = explorer
-        gr.Markdown(texts.INTRO)
+        gr.Markdown(tr("INTRO"))
         banner = gr.Markdown(visible=False, elem_id="banner")
         with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab(tr("TAB_EXPLORE"), id="explore"):
                 controls = _explore_layout(explorer, categories, banner)
                 _wire_explore(explorer, controls)
                 _full_size(explorer, controls)
                 _compare_methods(explorer, controls)
                 c = controls
-                add_teaching_tools(explorer, Controls(c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method))
-                with gr.Accordion("What am I looking at?", open=False):
-                    gr.Markdown(texts.HELP)
+                shared = Controls(c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method)
+                add_hide_and_see(explorer, shared)
+                add_teaching_tools(explorer, shared)
+                with gr.Accordion(tr("HELP_TITLE"), open=False):
+                    gr.Markdown(tr("HELP"))
                 _api(explorer, controls)
-            with gr.Tab("Live", id="live"):
+            with gr.Tab(tr("TAB_LIVE"), id="live"):
                 live_tab(demo, explorer.shelf, categories, controls.image, tabs, network=explorer.scheduler.first_view, precision=DEFAULT_PRECISION)
         layer_info = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
         controls.model.change(explorer.layer_info, [controls.model], [controls.layer], **layer_info)
@@ -238,6 +242,7 @@ def launch_options() -> dict[str, Any]:
         css=CSS,
         theme=gr.themes.Soft(),
         footer_links=["api", "gradio"],
+        i18n=I18N,
         ssr_mode=False,
         show_error=False,
     )
