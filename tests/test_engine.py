@@ -151,20 +151,20 @@ def test_explanation_holds_no_graph():
     model = random_resnet("resnet18", seed=9)
     explanation = explain(model, smooth_image(224, 224, 10), top_k=2)
     held = [*explanation.stage_activations, explanation.logits]
-    for entry in explanation._classes.values():
+    for entry in explanation._gradients.classes.values():
         held += [*(entry.stages or []), *([entry.guided] if entry.guided is not None else [])]
     assert held and all(t.grad_fn is None and not t.requires_grad for t in held)
 
 
 def test_lazy_equals_eager_and_computes_on_demand(monkeypatch):
-    from core.engine import Explanation
+    from core.passes import GradientStore
 
     model = random_resnet("resnet18", seed=11)
     image = smooth_image(320, 240, 12)
     eager = explain(model, image, top_k=3)
     passes = []
-    original = Explanation._run_pass
-    monkeypatch.setattr(Explanation, "_run_pass", lambda self, select: (passes.append(1), original(self, select)))
+    original = GradientStore.run_pass
+    monkeypatch.setattr(GradientStore, "run_pass", lambda self, select: (passes.append(1), original(self, select)))
     lazy = explain(model, image, top_k=3, lazy=True)
     assert len(passes) == 1
     top = lazy.top_classes[0]

@@ -234,7 +234,7 @@ def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_r
     explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
     top, second = explanation.top_classes[:2]
     stored_top, release = threading.Event(), threading.Event()
-    store = explanation._store
+    store = explanation._gradients.store
 
     def store_then_pause(class_idx, **parts):
         store(class_idx, **parts)
@@ -242,7 +242,7 @@ def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_r
             stored_top.set()
             release.wait(PATIENCE)
 
-    explanation._store = store_then_pause
+    explanation._gradients.store = store_then_pause
     completer = Completer(NetworkScheduler(1))
     strip: list = []
 
