@@ -184,8 +184,11 @@ class Explanation:
 
     def complete(self) -> "Explanation":
         """Computes every stage and guided gradient for the whole top-k in one pass."""
-        if self.predictions:
-            self._ensure(self.predictions[0].index, stages=True, guided=True)
+        # The first view may hold the top class whole already: ask for a class that is missing,
+        # which brings the rest of the top-k with it.
+        missing = [c for c in self.top_classes if not self.stored(c, stages=True, guided=True)]
+        if missing:
+            self._ensure(missing[0], stages=True, guided=True)
         return self
 
     @property

@@ -182,6 +182,21 @@ def test_lazy_equals_eager_and_computes_on_demand(monkeypatch):
     assert len(passes) == 3, "a class outside the top-k costs one pass, then is cached"
 
 
+def test_complete_brings_the_rest_of_the_top_k_after_a_lazy_first_view(monkeypatch):
+    """The first view already holds the top class whole; complete() must still fetch the others."""
+    from core.passes import GradientStore
+
+    lazy = explain(random_resnet("resnet18", seed=11), smooth_image(160, 120, 12), top_k=3, lazy=True)
+    passes = []
+    original = GradientStore.run_pass
+    monkeypatch.setattr(GradientStore, "run_pass", lambda self, select: (passes.append(1), original(self, select)))
+    assert [lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes] == [True, False, False]
+    lazy.complete()
+    assert all(lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes)
+    lazy.complete()
+    assert len(passes) == 1, "one pass for the rest of the top-k, none once it is complete"
+
+
 def test_eight_threads_agree_with_sequential_calls():
     model = random_resnet("resnet18", seed=13)
     jobs = [(smooth_image(200 + 16 * i, 180 + 8 * i, 20 + i), [3, 50, 7, 900][i % 4], 1 + i % 4) for i in range(8)]
