@@ -72,13 +72,9 @@ def test_every_module_imports(name):
     importlib.import_module(name)
 
 
-def test_no_import_circle_in_core():
-    assert not cycles(package_modules("core"))
-
-
-@pytest.mark.xfail(strict=True, reason="lead removes the demo/ui ↔ demo/teaching circle in issue 16")
-def test_no_import_circle_in_demo():
-    assert not cycles(package_modules("demo"))
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_circle(package):
+    assert not cycles(package_modules(package))
 
 
 def test_core_imports_neither_demo_nor_gradio():
