@@ -9,7 +9,7 @@ and is cached like the others.
 
 The gradient CAM methods (see :mod:`core.methods`) reuse those tensors, so switching method costs
 no pass either. Score-CAM, Ablation-CAM and the faithfulness metrics need scores of perturbed
-copies: they run batches through the twin without a graph, once, and are cached.
+copies: they run batches through the twin without a graph (:mod:`core.passes`), once, and are cached.
 """
 
 from __future__ import annotations
@@ -24,18 +24,7 @@ from torch import Tensor, nn
 from core.faithfulness import STEPS, Faithfulness, evaluate
 from core.forward import STAGES, Twin, any_twin, twin_for
 from core.intake import letterbox_box, read_image, to_model_input
-from core.methods import (
-    ABLATION_CHANNELS,
-    GRADIENT_METHODS,
-    METHODS,
-    PERTURBATION_METHODS,
-    SCORECAM_CHANNELS,
-    ablation_drops,
-    ablationcam,
-    eigencam,
-    linear_head_drops,
-    scorecam,
-)
+from core.methods import GRADIENT_METHODS, METHODS, PERTURBATION_METHODS, eigencam
 from core.passes import ClassGradients, GradientStore
 from core.resample import resize
 from core.weights import ModelInfo, model_info
@@ -251,30 +240,8 @@ class Explanation:
         elif method == "eigencam":
             cam_raw = eigencam(activations)
         else:
-            cam_raw = self._perturbation_cam(class_idx, index, method, channels)
+            cam_raw = self._gradients.perturbation_cam(class_idx, index, method, channels)
         return torch.nan_to_num(cam_raw, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def _perturbation_cam(self, class_idx: int, index: int, method: str, channels: int | None) -> Tensor:
-        """Score-CAM or Ablation-CAM through the twin, computed once per (class, stage, method, cap)."""
-        twin = self._twin
-        activations = self.stage_activations[index]
-        score = float(self.logits[class_idx])
-        if method == "ablationcam" and index == 3 and twin.fc_weight is not None:
-            class_weights = twin.fc_weight[class_idx].to("cpu", torch.float32)
-            return ablationcam(activations, linear_head_drops(activations, class_weights), score)  # free: no cache
-        if channels is None:
-            channels = SCORECAM_CHANNELS if method == "scorecam" else ABLATION_CHANNELS
-        cap = min(int(channels), activations.shape[0])  # so that every cap ≥ C shares one entry
-
-        def compute() -> Tensor:
-            if method == "scorecam":
-                return scorecam(activations, self.input_tensor, lambda batch: twin.logits(batch)[:, class_idx], cap)
-            drops = ablation_drops(
-                activations, score, lambda batch: twin.forward_from(index, batch, self.input_tensor)[:, class_idx], cap
-            )
-            return ablationcam(activations, drops, score)
-
-        return self._gradients.once((method, class_idx, index, cap), compute)
 
     def faithfulness(self, class_idx: int, layer: int | str = 4, method: str = "gradcam", *, steps: int = STEPS) -> Faithfulness:
         """Deletion/insertion AUC and confidence drop of the method's map (see :mod:`core.faithfulness`).

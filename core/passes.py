@@ -14,8 +14,11 @@ ever gets a ``.grad``.
 
 A first view asks for little, and the rest of the top-k comes later, from whichever thread
 needs it first or from a background completion. Passes therefore run one at a time, each class
-is computed once, and every class a pass stores is announced at once, so that a view of the top
+is computed once, and every class a pass stores is announced at once, so that a view of one
 class can start while the same pass still works on the others.
+
+Score-CAM and Ablation-CAM need scores of perturbed copies instead: batches through the twin
+without a graph, run once per (class, stage, method, cap) and kept.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from torch import Tensor
 
 from core.forward import ReluRule, Twin
+from core.methods import ABLATION_CHANNELS, SCORECAM_CHANNELS, ablation_drops, ablationcam, linear_head_drops, scorecam
 
 #: Chooses a pass's (plain, guided) classes. Called after the forward pass, so that a first pass
 #: can pick its classes from its own predictions.
@@ -43,7 +47,8 @@ class ClassGradients:
 
 
 class GradientStore:
-    """The forward record and per-class gradients of one (image, model) pair, filled pass by pass.
+    """The forward record and per-class gradients of one (image, model) pair, filled pass by pass,
+    and the maps that need batches through the twin without a graph (Score-CAM, Ablation-CAM).
 
     Thread-safe: concurrent requests for a missing class run one pass, and a class that some
     pass has stored is read without waiting for that pass to end.
@@ -146,3 +151,25 @@ class GradientStore:
             if key not in self._results:
                 self._results[key] = compute()
             return self._results[key]
+
+    def perturbation_cam(self, class_idx: int, index: int, method: str, channels: int | None) -> Tensor:
+        """Score-CAM or Ablation-CAM through the twin, computed once per (class, stage, method, cap)."""
+        twin = self.twin
+        activations = self.stage_activations[index]
+        score = float(self.logits[class_idx])
+        if method == "ablationcam" and index == 3 and twin.fc_weight is not None:
+            class_weights = twin.fc_weight[class_idx].to("cpu", torch.float32)
+            return ablationcam(activations, linear_head_drops(activations, class_weights), score)  # free: no cache
+        if channels is None:
+            channels = SCORECAM_CHANNELS if method == "scorecam" else ABLATION_CHANNELS
+        cap = min(int(channels), activations.shape[0])  # so that every cap ≥ C shares one entry
+
+        def compute() -> Tensor:
+            if method == "scorecam":
+                return scorecam(activations, self.input_tensor, lambda batch: twin.logits(batch)[:, class_idx], cap)
+            drops = ablation_drops(
+                activations, score, lambda batch: twin.forward_from(index, batch, self.input_tensor)[:, class_idx], cap
+            )
+            return ablationcam(activations, drops, score)
+
+        return self.once((method, class_idx, index, cap), compute)
