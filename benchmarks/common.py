@@ -8,6 +8,7 @@ depend on the weights).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import resource
 import socket
@@ -18,7 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -79,6 +80,34 @@ class Stat:
 
     def ms_short(self, digits: int = 0) -> str:
         return f"{self.median * 1e3:.{digits}f} ms (IQR {self.iqr * 1e3:.{digits}f})"
+
+
+def interleaved(impls: dict[str, Callable[[], Any]], reps: int, warmup: int = 1) -> tuple[dict[str, Stat], dict[str, Any]]:
+    """Times every implementation once per repetition, in an order rotated between repetitions.
+
+    Drift of a shared, noisy machine then hits all of them alike. The ``warmup`` repetitions
+    come first and are not timed. Returns the times and each implementation's last result.
+    """
+    names = list(impls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    last: dict[str, Any] = {}
+    for rep in range(-warmup, reps):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            gc.collect()
+            started = time.perf_counter()
+            result = impls[name]()
+            elapsed = time.perf_counter() - started
+            last[name] = result
+            if rep >= 0:
+                times[name].append(elapsed)
+            del result
+    return {name: Stat(t) for name, t in times.items()}, last
+
+
+def paired_ratio(anchor: Stat, ours: Stat) -> float:
+    """The median of the per-repetition ratios anchor / ours."""
+    return statistics.median(a / o for a, o in zip(anchor.times, ours.times))
 
 
 def check_at_most(value: float, limit: float, unit: str) -> tuple[bool, str]:

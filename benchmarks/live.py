@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="also stream for 5 minutes (fps drift, server RSS)")
     parser.add_argument("--sections", default="server,transport,browser", help="comma-separated: server, transport, browser")
     parser.add_argument("--frames", type=int, default=40, help="frames per setting in the server section (default 40)")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG", help="also save the Live tab streaming a photo (the README's docs/live.png)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG", help="also save the Live tab streaming a photo (docs/live.png, shown in docs/live.md)")
     parser.add_argument("--app-env", action="append", default=[], metavar="KEY=VALUE", help="environment for the served app (repeatable), e.g. OMP_WAIT_POLICY=PASSIVE")
     args = parser.parse_args(argv)
     torch.set_num_threads(1 if args.smoke else THREADS)

@@ -4,7 +4,7 @@
     python benchmarks/methods.py            # resnet50, 224×224, 5 reps (pgc's Score/Ablation-CAM: 1)
     python benchmarks/methods.py --smoke    # resnet18, 1 rep: checks that it runs
 
-benchmarks/run.py runs the same measurement as its section 6, so the README's table holds these
+benchmarks/run.py runs the same measurement as its section 6, so docs/performance.md's table holds these
 rows from the same run as the others.
 
 Random-init torchvision ResNet in eval mode, torch.set_num_threads(2), class = the top class,

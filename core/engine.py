@@ -1,30 +1,19 @@
 """The explanation engine: ``explain`` and the ``Explanation`` it returns.
 
 One call records one forward pass through the model's twin (see :mod:`core.forward`), keeping
-the four stage outputs. From that single graph it takes, for each requested class c,
-
-* ∂y_c/∂A at layer1..layer3 with the plain ReLU derivative (layer4 needs no backward pass:
-  ∂y_c/∂A4 is the fc row spread over the grid), and
-* ∂y_c/∂x at the input with the guided ReLU rule,
-
-then frees the graph. Everything the page can show (any stage, any top-k class, counterfactuals,
-guided backprop, Guided Grad-CAM) is then computed from the stored tensors without touching the
-model. A class outside the top-k costs one more pass, once, and is cached like the others.
+the four stage outputs, and takes the class gradients it needs from that single graph (the
+passes and their bookkeeping are :mod:`core.passes`). Everything the page can show (any stage,
+any top-k class, counterfactuals, guided backprop, Guided Grad-CAM) is then computed from the
+stored tensors without touching the model. A class outside the top-k costs one more pass, once,
+and is cached like the others.
 
 The gradient CAM methods (see :mod:`core.methods`) reuse those tensors, so switching method costs
 no pass either. Score-CAM, Ablation-CAM and the faithfulness metrics need scores of perturbed
-copies: they run batches through the twin without a graph, once, and are cached.
-
-Gradients come from ``torch.autograd.grad`` on tensors this module holds, so no parameter ever
-gets a ``.grad`` and nothing is left on the shared model. The k backward passes run one class
-after another over the retained graph: on a 2-core CPU that measured as fast as
-``is_grads_batched`` for resnet50 and 17% faster for resnet18.
+copies: they run batches through the twin without a graph (:mod:`core.passes`), once, and are cached.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -33,20 +22,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from core.faithfulness import STEPS, Faithfulness, evaluate
-from core.forward import STAGES, ReluRule, Twin, any_twin, twin_for
+from core.forward import STAGES, Twin, any_twin, twin_for
 from core.intake import letterbox_box, read_image, to_model_input
-from core.methods import (
-    ABLATION_CHANNELS,
-    GRADIENT_METHODS,
-    METHODS,
-    PERTURBATION_METHODS,
-    SCORECAM_CHANNELS,
-    ablation_drops,
-    ablationcam,
-    eigencam,
-    linear_head_drops,
-    scorecam,
-)
+from core.methods import GRADIENT_METHODS, METHODS, PERTURBATION_METHODS, eigencam
+from core.passes import ClassGradients, GradientStore
 from core.resample import resize
 from core.weights import ModelInfo, model_info
 
@@ -79,14 +58,6 @@ def stage_index(layer: int | str) -> int:
     raise ValueError(f"layer must be 1-4 or one of {', '.join(STAGES)}, not {layer!r}")
 
 
-@dataclass
-class _ClassGradients:
-    """What one class needs from the network: plain gradients per stage, guided input gradient."""
-
-    stages: list[Tensor] | None = None  # ∂y_c/∂A for layer1..layer4, each (C, h, w), on the CPU
-    guided: Tensor | None = None  # ∂y_c/∂x under the guided rule, (3, h_in, w_in)
-
-
 class Explanation:
     """Everything one (image, model) pair can show, computed from as few passes as possible.
 
@@ -103,18 +74,7 @@ class Explanation:
         self.info = info
         self.input_tensor = input_tensor
         self.precision = precision
-        self._lock = threading.Lock()
-        self._classes: dict[int, _ClassGradients] = {}
-        # Notified each time a pass stores a class's gradients, so that a view can use the first
-        # class of a long pass before the pass (and its hold on _lock) ends.
-        self._stored = threading.Condition()
-        # Results of network passes beyond the gradients: perturbation maps, faithfulness. Separate
-        # from _lock so a slow Score-CAM never holds up a gradient pass; re-entrant because a
-        # faithfulness score may need a Score-CAM map first.
-        self._memo_lock = threading.RLock()
-        self._memos: dict[tuple, Any] = {}
-        self.stage_activations: list[Tensor] = []
-        self.logits: Tensor = torch.empty(0)
+        self._gradients = GradientStore(twin, input_tensor, precision)
         self.predictions: list[Prediction] = []
 
     def hold_network(self, model: nn.Module | None) -> None:
@@ -128,6 +88,16 @@ class Explanation:
             self._model, self._twin = None, self._twin.outline()
         else:
             self._model, self._twin = model, twin_for(model, self.info.input_size, fold=self.precision == "bfloat16")
+        self._gradients.twin = self._twin  # the passes run through the store's twin
+
+    @property
+    def stage_activations(self) -> list[Tensor]:
+        """The four stage outputs of the first pass, (C, h, w) each, on the CPU."""
+        return self._gradients.stage_activations
+
+    @property
+    def logits(self) -> Tensor:
+        return self._gradients.logits
 
     @property
     def size(self) -> tuple[int, int]:
@@ -173,46 +143,7 @@ class Explanation:
     def num_classes(self) -> int:
         return int(self.logits.shape[-1])
 
-    # ----- the network passes -------------------------------------------------------------
-
-    def _run_pass(self, select: Callable[[], tuple[list[int], list[int]]]) -> None:
-        """One forward pass, then one backward per class and rule; the graph dies on return.
-
-        ``select`` names the (plain, guided) classes to differentiate. It is called after the
-        forward pass, so the first pass can choose its classes from its own predictions.
-        """
-        twin = self._twin
-        x = self.input_tensor.detach().to(twin.device).requires_grad_(True)
-        rule = ReluRule()
-        fast = self.precision == "bfloat16"
-        with torch.enable_grad(), torch.autocast(twin.device.type, dtype=torch.bfloat16, enabled=fast):
-            stage_activations, logits = twin.forward(x, rule)
-            if not self.stage_activations:
-                self.stage_activations = [a.detach()[0].float().cpu() for a in stage_activations]
-                self.logits = logits.detach()[0].float().cpu()
-            plain, guided = select()
-            # Without a closed form, layer4 needs a backward pass like the other stages.
-            targets = stage_activations if twin.fc_weight is None else stage_activations[:3]
-            last = len(plain) + len(guided) - 1
-            for n, c in enumerate(plain):
-                grads = torch.autograd.grad(logits[0, c], targets, retain_graph=n < last)
-                stages = [g[0].float().cpu() for g in grads]
-                if twin.fc_weight is not None:
-                    stages.append(twin.closed_form_layer4_gradient(c, stage_activations[3].shape[1:]))
-                self._store(c, stages=stages)
-            rule.guided = True
-            for n, c in enumerate(guided, start=len(plain)):
-                (grad,) = torch.autograd.grad(logits[0, c], x, retain_graph=n < last)
-                self._store(c, guided=grad[0].float().cpu())
-
-    def _store(self, class_idx: int, *, stages: list[Tensor] | None = None, guided: Tensor | None = None) -> None:
-        entry = self._entry(class_idx)
-        if stages is not None:
-            entry.stages = stages
-        if guided is not None:
-            entry.guided = guided
-        with self._stored:
-            self._stored.notify_all()
+    # ----- the network passes (see core.passes) -----------------------------------------
 
     def _first_pass(self, top_k: int, *, lazy: bool, top_class_stages: bool = False) -> None:
         def select() -> tuple[list[int], list[int]]:
@@ -229,16 +160,11 @@ class Explanation:
             plain = self.top_classes[:1] if top_class_stages or self._twin.fc_weight is None else []
             return plain, self.top_classes[:1]
 
-        with self._lock:
-            self._run_pass(select)
-
-    def _entry(self, class_idx: int) -> _ClassGradients:
-        return self._classes.setdefault(class_idx, _ClassGradients())
+        self._gradients.first_pass(select)
 
     def stored(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> bool:
         """Whether the class's stage (and/or guided) gradients are there, without running or waiting for a pass."""
-        entry = self._classes.get(class_idx)
-        return entry is not None and (not stages or entry.stages is not None) and (not guided or entry.guided is not None)
+        return self._gradients.stored(class_idx, stages=stages, guided=guided)
 
     def map_ready(self, class_idx: int, layer: int | str) -> bool:
         """Whether the class's gradient at the layer needs no further network pass (layer4's
@@ -256,31 +182,18 @@ class Explanation:
         A background pass stores its classes one by one, top class first: a view of a class can
         start as soon as its own backward passes are done, not when the whole top-k is.
         """
-        with self._stored:
-            return self._stored.wait_for(condition, timeout)
+        return self._gradients.wait_until(condition, timeout)
 
-    def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> _ClassGradients:
+    def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> ClassGradients:
         """Computes what is missing for the class; a missing top-k class brings the whole top-k."""
         self._check_class(class_idx)
-        # Checked before taking _lock too: a pass that stored this class may still hold it for others.
-        if self.stored(class_idx, stages=stages, guided=guided):
-            return self._classes[class_idx]
-        with self._lock:
-            entry = self._entry(class_idx)
-            if self.stored(class_idx, stages=stages, guided=guided):
-                return entry
-            wanted = [class_idx]
-            if class_idx in self.top_classes:
-                wanted = self.top_classes
-            self._run_pass(lambda: (
-                [c for c in wanted if self._entry(c).stages is None],
-                [c for c in wanted if self._entry(c).guided is None],
-            ))
-            return entry
+        batch = self.top_classes if class_idx in self.top_classes else [class_idx]
+        return self._gradients.ensure(class_idx, batch, stages=stages, guided=guided)
 
     def complete(self) -> "Explanation":
         """Computes every stage and guided gradient for the whole top-k in one pass."""
-        # Asked of a class still missing: the lazy first pass stores the top class whole.
+        # The first view may hold the top class whole already: ask for a class that is missing,
+        # which brings the rest of the top-k with it.
         missing = [c for c in self.top_classes if not self.stored(c, stages=True, guided=True)]
         if missing:
             self._ensure(missing[0], stages=True, guided=True)
@@ -293,13 +206,6 @@ class Explanation:
     def _check_class(self, class_idx: int) -> None:
         if not (isinstance(class_idx, (int, np.integer)) and 0 <= class_idx < self.num_classes):
             raise ValueError(f"class must be an integer from 0 to {self.num_classes - 1}, not {class_idx!r}")
-
-    def _memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """compute() once per key, whatever the number of threads asking."""
-        with self._memo_lock:
-            if key not in self._memos:
-                self._memos[key] = compute()
-            return self._memos[key]
 
     # ----- maps ---------------------------------------------------------------------------
 
@@ -344,18 +250,7 @@ class Explanation:
         return (_normalise01(over_picture) if scaled else over_picture).numpy().astype(np.float32)
 
     def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-        if counterfactual and method not in GRADIENT_METHODS:
-            raise ValueError(
-                f"{method} has no counterfactual: it does not use gradients, so there is no −∂y_c/∂A to follow; "
-                f"counterfactuals exist for {', '.join(GRADIENT_METHODS)}"
-            )
-        if channels is not None and (method not in PERTURBATION_METHODS or not _is_positive_int(channels)):
-            raise ValueError(
-                f"channels caps {' and '.join(PERTURBATION_METHODS)} only, and must be a positive integer; "
-                f"got {channels!r} for {method}"
-            )
+        _check_method(method, counterfactual, channels)
         self._check_class(class_idx)
         activations = self.stage_activations[index]
         if method in GRADIENT_METHODS:
@@ -364,30 +259,8 @@ class Explanation:
         elif method == "eigencam":
             cam_raw = eigencam(activations)
         else:
-            cam_raw = self._perturbation_cam(class_idx, index, method, channels)
+            cam_raw = self._gradients.perturbation_cam(class_idx, index, method, channels)
         return torch.nan_to_num(cam_raw, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def _perturbation_cam(self, class_idx: int, index: int, method: str, channels: int | None) -> Tensor:
-        """Score-CAM or Ablation-CAM through the twin, computed once per (class, stage, method, cap)."""
-        twin = self._twin
-        activations = self.stage_activations[index]
-        score = float(self.logits[class_idx])
-        if method == "ablationcam" and index == 3 and twin.fc_weight is not None:
-            class_weights = twin.fc_weight[class_idx].to("cpu", torch.float32)
-            return ablationcam(activations, linear_head_drops(activations, class_weights), score)  # free: no cache
-        if channels is None:
-            channels = SCORECAM_CHANNELS if method == "scorecam" else ABLATION_CHANNELS
-        cap = min(int(channels), activations.shape[0])  # so that every cap ≥ C shares one entry
-
-        def compute() -> Tensor:
-            if method == "scorecam":
-                return scorecam(activations, self.input_tensor, lambda batch: twin.logits(batch)[:, class_idx], cap)
-            drops = ablation_drops(
-                activations, score, lambda batch: twin.forward_from(index, batch, self.input_tensor)[:, class_idx], cap
-            )
-            return ablationcam(activations, drops, score)
-
-        return self._memo((method, class_idx, index, cap), compute)
 
     def faithfulness(self, class_idx: int, layer: int | str = 4, method: str = "gradcam", *, steps: int = STEPS) -> Faithfulness:
         """Deletion/insertion AUC and confidence drop of the method's map (see :mod:`core.faithfulness`).
@@ -405,7 +278,7 @@ class Explanation:
             probabilities = lambda batch: torch.softmax(twin.logits(batch).double(), dim=1)[:, class_idx]  # noqa: E731
             return evaluate(self.input_tensor, saliency, probabilities, steps)
 
-        return self._memo(("faithfulness", class_idx, index, method, steps), compute)
+        return self._gradients.once(("faithfulness", class_idx, index, method, steps), compute)
 
     def guided_backprop(self, class_idx: int) -> np.ndarray:
         """∂y_c/∂(input tensor) under the guided ReLU rule, float32 (H, W, 3) at the original size."""
@@ -418,6 +291,21 @@ class Explanation:
         """Guided backprop × the upsampled, [0, 1]-scaled CAM, per channel: fine-grained and class-discriminative."""
         cam01 = self.cam(class_idx, layer, counterfactual=counterfactual, method=method)
         return self.guided_backprop(class_idx) * cam01[..., None]
+
+
+def _check_method(method: str, counterfactual: bool, channels: int | None) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if counterfactual and method not in GRADIENT_METHODS:
+        raise ValueError(
+            f"{method} has no counterfactual: it does not use gradients, so there is no −∂y_c/∂A to follow; "
+            f"counterfactuals exist for {', '.join(GRADIENT_METHODS)}"
+        )
+    if channels is not None and (method not in PERTURBATION_METHODS or not _is_positive_int(channels)):
+        raise ValueError(
+            f"channels caps {' and '.join(PERTURBATION_METHODS)} only, and must be a positive integer; "
+            f"got {channels!r} for {method}"
+        )
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -18,11 +18,11 @@ import functools
 import importlib
 import pkgutil
 import subprocess
+from pathlib import Path
 from types import ModuleType
 
 import gradio as gr
 
-import demo
 from demo import texts
 
 ENGLISH = "en"
@@ -30,7 +30,7 @@ ENGLISH = "en"
 
 def _languages() -> dict[str, ModuleType]:
     found = {ENGLISH: texts}
-    for module in pkgutil.iter_modules(demo.__path__):
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name.startswith("texts_"):
             found[module.name.removeprefix("texts_")] = importlib.import_module(f"demo.{module.name}")
     return found

@@ -1,4 +1,4 @@
-"""The README's teaching figures: the sanity-check table and grid, and a handout page.
+"""The teaching figures of docs/teaching.md: the sanity-check table and grid, and a handout page.
 
     python docs/figures.py [--seeds 8] [--scenes 6]
 

@@ -151,20 +151,20 @@ def test_explanation_holds_no_graph():
     model = random_resnet("resnet18", seed=9)
     explanation = explain(model, smooth_image(224, 224, 10), top_k=2)
     held = [*explanation.stage_activations, explanation.logits]
-    for entry in explanation._classes.values():
+    for entry in explanation._gradients.classes.values():
         held += [*(entry.stages or []), *([entry.guided] if entry.guided is not None else [])]
     assert held and all(t.grad_fn is None and not t.requires_grad for t in held)
 
 
 def test_lazy_equals_eager_and_computes_on_demand(monkeypatch):
-    from core.engine import Explanation
+    from core.passes import GradientStore
 
     model = random_resnet("resnet18", seed=11)
     image = smooth_image(320, 240, 12)
     eager = explain(model, image, top_k=3)
     passes = []
-    original = Explanation._run_pass
-    monkeypatch.setattr(Explanation, "_run_pass", lambda self, select: (passes.append(1), original(self, select)))
+    original = GradientStore.run_pass
+    monkeypatch.setattr(GradientStore, "run_pass", lambda self, select: (passes.append(1), original(self, select)))
     lazy = explain(model, image, top_k=3, lazy=True)
     assert len(passes) == 1
     top = lazy.top_classes[0]
@@ -180,6 +180,21 @@ def test_lazy_equals_eager_and_computes_on_demand(monkeypatch):
     lazy.guided_backprop(123)
     lazy.cam(123, 1)
     assert len(passes) == 3, "a class outside the top-k costs one pass, then is cached"
+
+
+def test_complete_brings_the_rest_of_the_top_k_after_a_lazy_first_view(monkeypatch):
+    """A first view away from layer4 holds the top class whole; complete() must still fetch the others."""
+    from core.passes import GradientStore
+
+    lazy = explain(random_resnet("resnet18", seed=11), smooth_image(160, 120, 12), top_k=3, lazy=True, top_class_stages=True)
+    passes = []
+    original = GradientStore.run_pass
+    monkeypatch.setattr(GradientStore, "run_pass", lambda self, select: (passes.append(1), original(self, select)))
+    assert [lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes] == [True, False, False]
+    lazy.complete()
+    assert all(lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes)
+    lazy.complete()
+    assert len(passes) == 1, "one pass for the rest of the top-k, none once it is complete"
 
 
 def test_eight_threads_agree_with_sequential_calls():

@@ -30,7 +30,7 @@ from pytorch_grad_cam import (
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 import core
-from core.engine import Explanation, explain
+from core.engine import explain
 from core.forward import BATCH_SIZE, STAGES, Twin
 from core.methods import (
     ABLATION_CHANNELS,
@@ -41,6 +41,7 @@ from core.methods import (
     eigencam,
     gradcam_plus_plus,
 )
+from core.passes import GradientStore
 from tests.models import assert_untouched, hooks_on, model_state, random_resnet, tiny_resnet
 from tests.test_engine import assert_close, smooth_image
 
@@ -286,7 +287,7 @@ def test_gradient_counterfactuals_negate_the_gradient(tiny_case, method):
 def count_passes(monkeypatch) -> dict[str, int]:
     """Counts gradient passes and no-graph batches from here on."""
     counts = {"backward": 0, "batches": 0}
-    run_pass, logits, forward_from = Explanation._run_pass, Twin.logits, Twin.forward_from
+    run_pass, logits, forward_from = GradientStore.run_pass, Twin.logits, Twin.forward_from
 
     def counted(name, original):
         def wrapper(*args, **kwargs):
@@ -295,7 +296,7 @@ def count_passes(monkeypatch) -> dict[str, int]:
 
         return wrapper
 
-    monkeypatch.setattr(Explanation, "_run_pass", counted("backward", run_pass))
+    monkeypatch.setattr(GradientStore, "run_pass", counted("backward", run_pass))
     monkeypatch.setattr(Twin, "logits", counted("batches", logits))
     monkeypatch.setattr(Twin, "forward_from", counted("batches", forward_from))
     return counts

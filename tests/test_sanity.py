@@ -4,7 +4,7 @@
 Cascading randomisation must change Grad-CAM's map and leave guided backprop's largely alone, and
 both must come from real randomisation of a private copy: the shared model stays bitwise as it was.
 
-``python docs/figures.py`` prints the README's table from the same sweep, over more seeds and scenes.
+``python docs/figures.py`` prints docs/teaching.md's table from the same sweep, over more seeds and scenes.
 """
 
 from __future__ import annotations

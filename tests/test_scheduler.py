@@ -225,44 +225,45 @@ def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
     assert gone() is None, "the session cache must be able to free it"
 
 
-def test_the_strip_and_a_switch_have_their_class_before_the_completion_has_the_rest_of_the_top_k():
-    """The completion stores the classes one by one; the strip and a layer switch use the first
-    while the pass goes on. (The lazy first pass stored the top class whole: the completion's
-    first class is the second of the top-k.)
+def test_a_view_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
+    """The completion stores the classes one by one; a view of one uses it while the pass goes on.
 
-    The pass is paused right after it stored that class's stage gradients, still holding the
-    Explanation's lock: waiting for the whole completion, or for that lock, would hang here.
+    The first view holds the top class's guided map and layer4's closed form; the completion
+    stores the top class's stages first. Its pass is paused right after that, still holding the
+    pass lock: waiting for the whole completion, or for that lock, would hang here.
     """
     explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
-    first, later = explanation.top_classes[1:3]
-    stored_first, release = threading.Event(), threading.Event()
-    store = explanation._store
+    second, _, third = explanation.top_classes  # "second": the completion's first class, the top one
+    assert not explanation.stored(second, stages=True), "the first view took no backward pass to the stages"
+    stored_second, release = threading.Event(), threading.Event()
+    store = explanation._gradients.store
 
     def store_then_pause(class_idx, **parts):
         store(class_idx, **parts)
-        if class_idx == first and parts.get("stages") is not None:
-            stored_first.set()
+        if class_idx == second and parts.get("stages") is not None:
+            stored_second.set()
             release.wait(PATIENCE)
 
-    explanation._store = store_then_pause
+    explanation._gradients.store = store_then_pause
     completer = Completer(NetworkScheduler(1))
+    has_second = lambda: explanation.stored(second, stages=True)  # noqa: E731
     strip: list = []
 
     def draw_strip() -> None:
-        completer.wait_until(explanation, lambda: explanation.stored(first, stages=True))
-        strip.extend(explanation.cam(first, layer) for layer in (1, 2, 3, 4))
+        completer.wait_until(explanation, has_second)
+        strip.extend(explanation.cam(second, layer) for layer in (1, 2, 3, 4))
 
     try:
         completer.submit(explanation)
-        assert stored_first.wait(PATIENCE)
+        assert stored_second.wait(PATIENCE)
         drawer = start(draw_strip)
         drawer.join(10.0)
         assert not drawer.is_alive(), "the strip waited for the rest of the completion"
         assert len(strip) == 4 and all(m.shape == (80, 96) for m in strip)
-        switch = start(completer.now, explanation, lambda: explanation.stored(first, stages=True))  # a layer switch's map
+        switch = start(completer.now, explanation, has_second)  # a switch to that class
         switch.join(10.0)
-        assert not switch.is_alive(), "the layer switch waited for the rest of the completion"
-        assert not explanation.stored(later, stages=True), "the pass was still paused"
+        assert not switch.is_alive(), "the switch waited for the rest of the completion"
+        assert not explanation.stored(third, stages=True), "the pass was still paused"
     finally:
         release.set()
     assert completer.join(PATIENCE)
