@@ -29,13 +29,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import math
 import os
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+from demo.settings import positive_setting
 
 #: The memory, in MB, that the models in memory may cost together (see core.footprint).
 BUDGET_ENV = "GRADCAM_MODEL_MEMORY_MB"
@@ -48,16 +49,8 @@ DEFAULT_BUDGET_MB = 1500.0
 
 def model_memory_budget(environ: dict[str, str] | os._Environ = os.environ) -> float:
     """$GRADCAM_MODEL_MEMORY_MB, else DEFAULT_BUDGET_MB."""
-    value = environ.get(BUDGET_ENV, "").strip()
-    if not value:
-        return DEFAULT_BUDGET_MB
-    try:
-        budget = float(value)
-    except ValueError:
-        budget = 0.0
-    if not (budget > 0 and math.isfinite(budget)):
-        raise ValueError(f"{BUDGET_ENV} must be a positive number of megabytes, not {value!r}")
-    return budget
+    budget = positive_setting(environ, BUDGET_ENV, float, "a positive number of megabytes")
+    return DEFAULT_BUDGET_MB if budget is None else budget
 
 
 def _free_memory() -> None:

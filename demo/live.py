@@ -40,6 +40,7 @@ from core.render import encode_jpeg
 from core.weights import model_info
 from demo import texts
 from demo.common import session_of
+from demo.settings import positive_setting
 from demo.language import tr, words_for
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,8 @@ LIVE_CSS = """
 
 def live_streams(environ: dict[str, str] | os._Environ = os.environ) -> int:
     """The cap on concurrent live streams: $GRADCAM_LIVE_STREAMS, else DEFAULT_LIVE_STREAMS."""
-    value = environ.get(LIVE_STREAMS_ENV, "").strip()
-    if not value:
-        return DEFAULT_LIVE_STREAMS
-    try:
-        cap = int(value)
-    except ValueError:
-        cap = 0
-    if cap < 1:
-        raise ValueError(f"{LIVE_STREAMS_ENV} must be a positive integer, not {value!r}")
-    return cap
+    cap = positive_setting(environ, LIVE_STREAMS_ENV, int, "a positive integer")
+    return DEFAULT_LIVE_STREAMS if cap is None else cap
 
 
 class LiveImage(gr.Image):

@@ -31,6 +31,7 @@ from concurrent.futures import Future
 from typing import Callable, Iterator
 
 from core import Explanation
+from demo.settings import positive_setting
 
 #: Overrides the number of network passes run at once (a positive integer).
 CONCURRENCY_ENV = "GRADCAM_NETWORK_CONCURRENCY"
@@ -54,16 +55,8 @@ def network_concurrency(environ: dict[str, str] | os._Environ = os.environ, core
     threads), so on a 2-vCPU Space a second concurrent pass only slows both down; from 8 cores on,
     passes side by side use cores that one pass leaves idle.
     """
-    value = environ.get(CONCURRENCY_ENV, "").strip()
-    if value:
-        try:
-            slots = int(value)
-        except ValueError:
-            slots = 0
-        if slots < 1:
-            raise ValueError(f"{CONCURRENCY_ENV} must be a positive integer, not {value!r}")
-        return slots
-    return max(1, (cores if cores is not None else available_cores()) // 4)
+    slots = positive_setting(environ, CONCURRENCY_ENV, int, "a positive integer")
+    return slots if slots is not None else max(1, (cores if cores is not None else available_cores()) // 4)
 
 
 def background_priority() -> None:
