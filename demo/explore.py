@@ -211,6 +211,7 @@ class Explorer:
         key = self.key(image, model_name, top_k, session)
         slow = method in PERTURBATION_METHODS
         payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
+        payload["words"] = {"titles": list(words.VIEWER_TITLES), "strip": words.VIEWER_STRIP, "computing": words.VIEWER_COMPUTING}
         return [
             payload,
             self.predictions(explanation, words),

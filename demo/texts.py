@@ -253,3 +253,8 @@ One A4 page of the current view (model, layer, class, method) with what each pan
 class at every depth. cividis and viridis grow lighter steadily, so they still read when printed
 in black and white.
 """
+
+#: The in-page viewer's captions ({method}: the CAM method's name) and its note while a map is on its way.
+VIEWER_TITLES = ("Original", "{method} heatmap", "Overlay", "Guided backprop", "Guided {method}")
+VIEWER_STRIP = "The selected class at layer1 → layer4 (click any panel to enlarge it)"
+VIEWER_COMPUTING = "still being computed"

@@ -287,3 +287,8 @@ HANDOUT_HELP = """
 #: While a request waits for room in the memory budget for models (demo.admission).
 MODEL_SLOT_WAIT = "모델 자리를 기다리는 중: 앞에 {ahead}개 요청…"
 MODEL_SLOT_NEXT = "모델 자리를 기다리는 중: 다음 차례예요. 사용 중인 모델이 풀릴 때까지 기다립니다…"
+
+#: The in-page viewer's captions ({method}: the CAM method's name) and its note while a map is on its way.
+VIEWER_TITLES = ("원본", "{method} 히트맵", "오버레이", "가이드 역전파", "가이드 {method}")
+VIEWER_STRIP = "선택한 클래스를 layer1 → layer4에서 보기 (패널을 누르면 크게 보입니다)"
+VIEWER_COMPUTING = "아직 계산 중"

@@ -415,7 +415,7 @@
         put(2, boxed(cam01, overlay(held.original, heat, v.opacity)), `Overlay of the ${method} map of ${what}`);
       } else {
         for (const n of [1, 2, 4]) wait(n, `${label} at layer${v.layer}: still being computed`);
-        notes.push(`⏳ ${label} at layer${v.layer}: still being computed…`);
+        notes.push(`⏳ ${label} · layer${v.layer}: ${held.words.computing}…`);
       }
       for (let layer = 1; layer <= 4; layer++) {
         if (!maps[layer - 1]) {
@@ -429,9 +429,9 @@
       if (guided) put(3, this.guidedPicture(classIdx), `Guided backprop for ${label}`);
       else wait(3, `Guided backprop for ${label}: still being computed`);
       if (guided && stage) put(4, gradientImage(guidedTimesMap(guided, this.cam(name, v.layer))), `Guided ${method} of ${what}`);
-      if (!guided) notes.push(`⏳ guided backprop for ${label}: still being computed…`);
-      this.element.querySelector(".viewer-title-heat").textContent = `${method} heatmap`;
-      this.element.querySelector(".viewer-title-guided").textContent = `Guided ${method}`;
+      if (!guided) notes.push(`⏳ ${label} · guided backprop: ${held.words.computing}…`);
+      this.element.querySelectorAll(".viewer-panels figcaption").forEach((caption, n) => (caption.textContent = held.words.titles[n].replace("{method}", method)));
+      this.element.querySelector(".viewer-strip-title").textContent = held.words.strip;
       this.element.querySelectorAll(".viewer-strip figcaption").forEach((caption, n) => (caption.textContent = `layer${n + 1} · ${held.stages[n]}`));
       status.textContent = notes.join(" ");
       this.drawn++;

@@ -93,6 +93,7 @@ def test_the_page_in_korean(browser, app_url):  # noqa: F811
     upload(page, EXAMPLE)
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('가중치')", timeout=TIMEOUT_MS)
     assert "맵 계산" in page.inner_text("#status")
+    assert page.inner_text("#viewer-panel-0 figcaption") == "원본" and page.inner_text("#viewer-panel-1 figcaption") == "Grad-CAM 히트맵"
     # Hangul drawn in the page's own font: a font without it draws the same empty box for every letter.
     rendered = page.evaluate(
         """() => {
