@@ -440,7 +440,7 @@ def test_browser_pause_hands_the_frame_to_the_explorer(moving_page):
     moving = moving_page
     moving.click("#live-pause")
     moving.wait_for_function(
-        "() => { const i = document.querySelector('#panel-1 img'); return i && i.complete && i.naturalWidth > 0; }", timeout=120_000
+        "() => { const v = window.gradcamViewer; return v && v.held && JSON.parse(v.element.dataset.view || '{}').drawn; }", timeout=120_000
     )
     assert moving.get_by_role("tab", name="Explore").get_attribute("aria-selected") == "true"
     assert moving.eval_on_selector("#upload img", "img => img.naturalWidth") == 640, "the whole camera frame, not the live-sized one"

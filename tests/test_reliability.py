@@ -244,7 +244,7 @@ def test_animated_gif_uses_first_frame(client, folder):
 
 
 def test_extreme_strip_keeps_its_aspect_ratio(client, folder):
-    from demo.ui import DISPLAY_SIDE
+    from demo.common import DISPLAY_SIDE
 
     path = _save(folder, "strip.png", factory.noise(10000, 10, seed=3))
     panels = _check_result(_explain(client, path), "resnet18")

@@ -169,7 +169,7 @@ def forward_calls(monkeypatch):
 
 
 def test_after_explain_another_layer_or_class_is_a_cache_hit(tmp_path, forward_calls):
-    from demo.ui import Explorer
+    from demo.explore import Explorer
 
     explorer = Explorer("random")
     photo = tmp_path / "photo.png"

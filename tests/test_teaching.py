@@ -19,7 +19,7 @@ from core.render import colormap_lut
 from core.views import PANEL_TITLES, layer_overlays, panels
 import demo.explore
 from demo.teaching import TeachingTools
-from demo.ui import Explorer
+from demo.explore import Explorer
 from tests.models import tiny_resnet
 from tests.test_engine import smooth_image
 
