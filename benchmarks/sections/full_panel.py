@@ -158,8 +158,8 @@ def agreement(ours: dict, other: dict, same_size: bool) -> str:
     text = f"top-{k} identical, min Pearson r over {len(ours['maps'])} maps {cam_r:.4f}"
     if other["guided"] is not None:
         gb_r = min(_corr(ours["guided"][c], other["guided"][c]) for c in ours["guided"])
-
-
+        text += f", over 5 guided maps {gb_r:.4f}"
+    return text
 
 
 def full_panel(
