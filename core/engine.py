@@ -82,7 +82,7 @@ class Explanation:
 
         Let go of, the Explanation keeps its stored tensors and its twin's outline, enough to draw
         every class it has stored, and pins no parameter but the head's weight; a pass then fails
-        until a model is held again. The page's shelf decides when (see demo.session).
+        until a model is held again. The page's shelf decides when (see core.shelf).
         """
         if model is None:
             self._model, self._twin = None, self._twin.outline()

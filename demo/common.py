@@ -60,7 +60,7 @@ class PageError(Exception):
 
 
 def slot_waiting(progress: gr.Progress | None) -> Callable[[int], None] | None:
-    """What the page says while its model waits for room in the memory budget (demo.admission)."""
+    """What the page says while its model waits for room in the memory budget (core.admission)."""
     if progress is None:
         return None
     return lambda ahead: progress(0.05, desc=texts.MODEL_SLOT_WAIT.format(ahead=ahead) if ahead else texts.MODEL_SLOT_NEXT)

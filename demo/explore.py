@@ -22,13 +22,14 @@ import pandas as pd
 from core import METHODS, MODELS, PRECISIONS, Explanation, describe_stages, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, method_classes
+from core.shelf import ModelShelf
 from core.views import PANEL_TITLES, cam_pictures, display_size, guided_pictures, method_comparison
 from demo import texts
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_TEXTS, PageError, method_name, session_of, slot_waiting, user_errors
 from demo.files import cache_file, png_file
 from demo.language import words_for
 from demo.scheduler import Completer, NetworkScheduler
-from demo.session import ExplanationCache, ModelShelf, image_digest
+from demo.session import ExplanationCache, image_digest
 
 try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
     import spaces

@@ -40,7 +40,7 @@ from core.render import encode_jpeg
 from core.weights import model_info
 from demo import texts
 from demo.common import session_of
-from demo.settings import positive_setting
+from core.settings import positive_setting
 from demo.language import tr, words_for
 
 log = logging.getLogger(__name__)

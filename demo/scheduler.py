@@ -31,7 +31,7 @@ from concurrent.futures import Future
 from typing import Callable, Iterator
 
 from core import Explanation
-from demo.settings import positive_setting
+from core.settings import positive_setting
 
 #: Overrides the number of network passes run at once (a positive integer).
 CONCURRENCY_ENV = "GRADCAM_NETWORK_CONCURRENCY"

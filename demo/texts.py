@@ -178,7 +178,7 @@ LIVE_FULL = (
     "Yours starts by itself as soon as one ends. Meanwhile, the Explore tab works as usual."
 )
 
-#: While a request waits for room in the memory budget for models (demo.admission).
+#: While a request waits for room in the memory budget for models (core.admission).
 MODEL_SLOT_WAIT = "Waiting for a model slot: {ahead} ahead…"
 MODEL_SLOT_NEXT = "Waiting for a model slot: next in line, until a model in use is freed…"
 LIVE_READOUT = (

@@ -284,7 +284,7 @@ HANDOUT_HELP = """
 함께 들어갑니다. cividis와 viridis는 고르게 밝아지므로 흑백으로 인쇄해도 잘 읽힙니다.
 """
 
-#: While a request waits for room in the memory budget for models (demo.admission).
+#: While a request waits for room in the memory budget for models (core.admission).
 MODEL_SLOT_WAIT = "모델 자리를 기다리는 중: 앞에 {ahead}개 요청…"
 MODEL_SLOT_NEXT = "모델 자리를 기다리는 중: 다음 차례예요. 사용 중인 모델이 풀릴 때까지 기다립니다…"
 

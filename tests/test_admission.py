@@ -25,8 +25,8 @@ from core import explain
 from core.forward import TwinOutline
 from core.weights import IMAGENET_MEAN, IMAGENET_STD, ModelInfo
 from demo import texts
-from demo.admission import BUDGET_ENV, DEFAULT_BUDGET_MB, ModelAdmission, model_memory_budget
-from demo.session import ModelShelf
+from core.admission import BUDGET_ENV, DEFAULT_BUDGET_MB, ModelAdmission, model_memory_budget
+from core.shelf import ModelShelf
 from tests.models import tiny_resnet
 from tests.test_scheduler import PATIENCE, eventually, start
 

@@ -24,7 +24,7 @@ from core import BadImageError, explain
 from core.live import LIVE_SHORT_SIDE, explain_frame
 from demo import live as live_ui
 from demo.live import LiveStreams, LiveView
-from demo.session import ModelShelf
+from core.shelf import ModelShelf
 from tests.models import assert_untouched, model_state, random_resnet
 from tests.test_precision import CAM_R
 

@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from demo.settings import positive_setting
+from core.settings import positive_setting
 
 #: The memory, in MB, that the models in memory may cost together (see core.footprint).
 BUDGET_ENV = "GRADCAM_MODEL_MEMORY_MB"

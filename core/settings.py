@@ -1,4 +1,4 @@
-"""Settings the page reads from its environment."""
+"""Settings the page and the cluster replicas read from their environment."""
 
 from __future__ import annotations
 
