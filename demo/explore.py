@@ -4,7 +4,8 @@ A new image, model, top-k, precision or method goes to the server, which answers
 (core.payload) that the viewer (demo/viewer.js) draws. Layer, class, opacity, colormap and the
 counterfactual are then drawn in the page with no request. The rest of the top-k follows in a
 second event as the background completion stores it, class by class. The full-resolution
-download, the teaching tools and the /explain endpoint stay server-rendered (core.views).
+download, the method comparison and the /explain endpoint stay server-rendered (demo/pictures.py),
+as do the teaching tools (demo/teaching.py); the words beside the maps are demo/status.py's.
 """
 
 from __future__ import annotations
@@ -12,24 +13,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Callable, Iterator
 
 import gradio as gr
-import pandas as pd
 
 from core import METHODS, MODELS, PRECISIONS, Explanation, describe_stages, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, method_classes
 from core.shelf import ModelShelf
-from core.views import PANEL_TITLES, cam_pictures, display_size, guided_pictures, method_comparison
-from demo import texts
-from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PRECISION_TEXTS, PageError, method_name, session_of, slot_waiting, user_errors
-from demo.files import cache_file, png_file
+from core.views import display_size
+from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
 from demo.language import words_for
 from demo.scheduler import Completer, NetworkScheduler
 from demo.session import ExplanationCache, image_digest
+from demo.status import banner, predictions, status_line
 
 try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
     import spaces
@@ -51,7 +48,8 @@ def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
 
 
 class Explorer:
-    """The Explore tab's event handlers and the server-side state they share."""
+    """The Explore tab's event handlers and the server-side state that every tool shares: the
+    models (shelf), the per-session explanations (cache) and the network passes (scheduler)."""
 
     def __init__(self, weights: str = "imagenet") -> None:
         self.shelf = ModelShelf(weights)
@@ -134,32 +132,7 @@ class Explorer:
                 explanation.guided_backprop(class_idx)
         return explanation
 
-    # ----- what the page shows ----------------------------------------------------------
-
-    def status(self, explanation: Explanation, model_name: str, seconds: float | None = None, words: ModuleType = texts) -> str:
-        info = explanation.info
-        height, width = explanation.input_tensor.shape[-2:]
-        timing = words.STATUS_TIMING.format(ms=f"{seconds * 1000:.0f}") if seconds is not None else ""
-        untrained = "" if info.trained else words.STATUS_UNTRAINED
-        rule = "" if explanation.has_relu else f"\n\n{words.NO_RELU}"
-        name = PRECISION_TEXTS.get(explanation.precision)
-        precision = getattr(words, name) if name else explanation.precision
-        return words.STATUS.format(model=model_name, weights=info.weights, untrained=untrained, width=width, height=height, precision=precision, timing=timing) + rule
-
-    def banner(self, model_name: str, words: ModuleType = texts) -> dict:
-        reason = self.shelf.fallback_reason(model_name)
-        if reason is None and self.shelf.weights != "random":
-            return gr.update(visible=False, value="")
-        reason = reason or words.WEIGHTS_RANDOM
-        return gr.update(visible=True, value=words.UNTRAINED_BANNER.format(model=model_name, reason=reason))
-
-    @staticmethod
-    def confidences(explanation: Explanation) -> dict[str, float]:
-        return {p.label: p.probability for p in explanation.predictions}
-
-    def predictions(self, explanation: Explanation, words: ModuleType = texts) -> dict:
-        heading = words.PREDICTIONS_LABEL if explanation.info.trained else words.PREDICTIONS_UNTRAINED
-        return gr.update(value=self.confidences(explanation), label=heading)
+    # ----- what the page draws ----------------------------------------------------------
 
     @staticmethod
     def payload_key(key: tuple) -> str:
@@ -183,18 +156,6 @@ class Explorer:
             payload["model"] = key[1]
         return payload
 
-    def view_steps(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> Iterator[list[str]]:
-        """The five panels as server-rendered files at full (display-capped) resolution, in two steps."""
-        self.ready(explanation, class_idx, layer)
-        slow = method in PERTURBATION_METHODS
-        with self.network(explanation, background=True) if slow else contextlib.nullcontext():
-            first = cam_pictures(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
-        yield [png_file(picture) for picture in first[:3]]
-        yield [png_file(picture) for picture in guided_pictures(explanation, class_idx, first.cam01)]
-
-    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
-        return [path for step in self.view_steps(explanation, class_idx, layer, colormap, opacity, counterfactual, method) for path in step]
-
     # ----- events -----------------------------------------------------------------------
 
     @user_errors
@@ -204,7 +165,7 @@ class Explorer:
         top-k where it has a closed form. The background completion brings the rest (on_rest)."""
         words = words_for(request)
         if not image:
-            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", self.banner(model_name, words)]
+            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", banner(self.shelf, model_name, words)]
         started = time.perf_counter()
         session = session_of(request)
         explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
@@ -215,11 +176,11 @@ class Explorer:
         payload["words"] = {"titles": list(words.VIEWER_TITLES), "strip": words.VIEWER_STRIP, "computing": words.VIEWER_COMPUTING}
         return [
             payload,
-            self.predictions(explanation, words),
+            predictions(explanation, words),
             gr.update(choices=class_choices(explanation), value=top),
             top,
-            self.status(explanation, model_name, time.perf_counter() - started, words),
-            self.banner(model_name, words),
+            status_line(explanation, model_name, time.perf_counter() - started, words),
+            banner(self.shelf, model_name, words),
         ]
 
     @user_errors
@@ -263,57 +224,6 @@ class Explorer:
         class_idx = int(evt.index)
         return self.payload(explanation, self.key(image, model_name, top_k, session), [class_idx], method)
 
-    @user_errors
-    def on_full_size(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None) -> dict:
-        """The five panels at the upload's full (display-capped) resolution, as PNG files to download."""
-        explanation = self.explanation(image, model_name, top_k, session_of(request))
-        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        label = explanation.info.categories[class_idx].replace(" ", "_").replace("/", "_")
-        pictures = self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method)
-        names = [f"{n}-{title.lower().replace(' ', '-')}-{label}-layer{int(layer)}" for n, title in enumerate(PANEL_TITLES, start=1)]
-        files = [cache_file(Path(path).read_bytes(), f"{name}.png") for path, name in zip(pictures, names)]
-        return gr.update(value=files, visible=True)
-
-    @user_errors
-    def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
-        """Every method side by side for the class and layer, scored by deletion and insertion."""
-        explanation = self.explanation(image, model_name, top_k, session_of(request))
-        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        done = []
-
-        def report(method: str) -> None:
-            progress(len(done) / len(METHODS), desc=f"{method_name(method)}…")
-            done.append(method)
-
-        with self.network(explanation, background=True):  # many passes: other students' first views go first
-            views = method_comparison(explanation, class_idx, layer, colormap=colormap, opacity=opacity, on_method=report)
-        tiles = [
-            (png_file(v.overlay), f"{method_name(v.method)} · del {v.faithfulness.deletion_auc:.3f} · ins {v.faithfulness.insertion_auc:.3f}")
-            for v in views
-        ]
-        words = words_for(request)
-        rows = [
-            words.COMPARE_COLUMNS,
-            "|---|---|---|---|",
-            *(
-                f"| {method_name(v.method)} | {v.faithfulness.deletion_auc:.3f} | {v.faithfulness.insertion_auc:.3f} | {v.faithfulness.average_drop:.1%} |"
-                for v in views
-            ),
-        ]
-        label = explanation.info.categories[class_idx]
-        heading = words.COMPARE_HEADING.format(label=label, layer=int(layer))
-        return tiles, heading + "\n\n" + "\n".join(rows), _curves(views, "deletion"), _curves(views, "insertion")
-
-    @user_errors
-    def api_explain(self, image, model_name, layer, class_idx, top_k, request: gr.Request = None):
-        """The documented /explain endpoint."""
-        started = time.perf_counter()
-        explanation = self.explanation(image, model_name, top_k, session_of(request))
-        class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
-        status = self.status(explanation, model_name, time.perf_counter() - started, words_for(request))
-        return [*pictures, self.confidences(explanation), status]
-
     def layer_info(self, model_name: str, request: gr.Request = None) -> dict:
         """The slider's info line names the module and grid behind each position, for this model."""
         if model_name not in MODELS:
@@ -327,13 +237,3 @@ class Explorer:
         self.cache.drop_session(session_of(request))
         self._precisions.pop(session_of(request), None)
 
-
-def _curves(views, curve: str) -> pd.DataFrame:
-    """One long table of a curve for every method, as gr.LinePlot draws it."""
-    return pd.DataFrame(
-        [
-            {"fraction of pixels": f, "class probability": p, "method": method_name(v.method)}
-            for v in views
-            for f, p in zip(v.faithfulness.fractions, getattr(v.faithfulness, curve))
-        ]
-    )

@@ -83,7 +83,7 @@ HELP_TITLE = "What am I looking at?"
 COMPARE_HEADING = "**{label}** at layer{layer}: a lower deletion and a higher insertion area mean a more faithful map."
 COMPARE_COLUMNS = "| method | deletion AUC ↓ | insertion AUC ↑ | confidence drop ↓ |"
 
-# ----- the status line and the errors (demo/explore.py, demo/common.py) ------------------------
+# ----- the status line and the errors (demo/status.py, demo/common.py) ------------------------
 
 STATUS = "**{model}** · weights: {weights}{untrained} · model input {width}×{height} · maps in {precision}{timing}"
 STATUS_UNTRAINED = " · ⚠️ **untrained: predictions are meaningless**"

@@ -77,7 +77,7 @@ HELP_TITLE = "지금 무엇을 보고 있나요?"
 COMPARE_HEADING = "layer{layer}의 **{label}**: 삭제 넓이가 낮고 삽입 넓이가 높을수록 더 충실한 맵입니다."
 COMPARE_COLUMNS = "| 방법 | 삭제 AUC ↓ | 삽입 AUC ↑ | 확신도 하락 ↓ |"
 
-# ----- the status line and the errors (demo/explore.py, demo/common.py) ------------------------
+# ----- the status line and the errors (demo/status.py, demo/common.py) ------------------------
 
 STATUS = "**{model}** · 가중치: {weights}{untrained} · 모델 입력 {width}×{height} · 맵 계산: {precision}{timing}"
 STATUS_UNTRAINED = " · ⚠️ **학습되지 않음: 예측에 의미가 없습니다**"

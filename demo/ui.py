@@ -36,6 +36,7 @@ from demo.explore import Explorer  # noqa: E402
 from demo.hide import add_hide_and_see  # noqa: E402
 from demo.language import I18N, tr  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
+from demo.pictures import ServerPictures  # noqa: E402
 from demo.teaching import Controls, add_teaching_tools  # noqa: E402
 from demo.viewer import viewer_component  # noqa: E402
 
@@ -144,12 +145,12 @@ def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
     c.any_class.input(js="(c) => { window.gradcamViewer?.set({classIdx: c}); }", inputs=[c.any_class], **local)
 
 
-def _full_size(explorer: Explorer, c: ExploreControls) -> None:
+def _full_size(pictures: ServerPictures, c: ExploreControls) -> None:
     """The five panels at full resolution, server-rendered, on demand."""
     button = gr.Button(tr("FULL_SIZE_BUTTON"), size="sm", elem_id="full-size")
     files = gr.File(label=tr("FULL_SIZE_LABEL"), file_count="multiple", visible=False, interactive=False, elem_id="full-size-files")
     inputs = [c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method]
-    button.click(explorer.on_full_size, inputs, files, concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
+    button.click(pictures.on_full_size, inputs, files, concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
     # Files made for another view would mislead. The page's own switches hide them in the page.
     hide = "() => { const files = document.querySelector('#full-size-files'); if (files) files.style.display = 'none'; }"
     for trigger in (c.layer.input, c.opacity.input, c.colormap.change, c.counterfactual.change, c.top_class.select, c.any_class.input):
@@ -161,7 +162,7 @@ def _full_size(explorer: Explorer, c: ExploreControls) -> None:
     )
 
 
-def _compare_methods(explorer: Explorer, c: ExploreControls) -> None:
+def _compare_methods(pictures: ServerPictures, c: ExploreControls) -> None:
     with gr.Accordion(tr("COMPARE_TITLE"), open=False):
         gr.Markdown(tr("COMPARE_HELP"))
         compare = gr.Button(tr("COMPARE_RUN"), variant="primary")
@@ -171,7 +172,7 @@ def _compare_methods(explorer: Explorer, c: ExploreControls) -> None:
             deletion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title=tr("COMPARE_DELETION"), y_lim=[0, 1])
             insertion = gr.LinePlot(x="fraction of pixels", y="class probability", color="method", title=tr("COMPARE_INSERTION"), y_lim=[0, 1])
     compare.click(
-        explorer.on_compare,
+        pictures.on_compare,
         [c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity],
         [comparison, scores, deletion, insertion],
         concurrency_id="compare",
@@ -180,12 +181,12 @@ def _compare_methods(explorer: Explorer, c: ExploreControls) -> None:
     )
 
 
-def _api(explorer: Explorer, c: ExploreControls) -> None:
+def _api(pictures: ServerPictures, c: ExploreControls) -> None:
     """/explain: server-rendered panels, as the documented API has always returned them."""
     api_trigger = gr.Button(visible=False)
     panels = [gr.Image(label=title, format="png", visible=False) for title in PANEL_TITLES]
     api_trigger.click(
-        explorer.api_explain,
+        pictures.api_explain,
         [c.image, c.model, c.layer, c.any_class, c.top_k],
         [*panels, c.predictions, c.status],
         api_name="explain",
@@ -205,24 +206,25 @@ CSS = """
 def build_demo(weights: str | None = None) -> gr.Blocks:
     """The page. ``weights`` defaults to $GRADCAM_WEIGHTS, else "imagenet" with a random fallback."""
     explorer = Explorer(weights or os.environ.get("GRADCAM_WEIGHTS", "imagenet"))
+    pictures = ServerPictures(explorer)
     categories = model_info(explorer.shelf.get(DEFAULT_MODEL)).categories
     with gr.Blocks(title=texts.TITLE, delete_cache=(3600, 3600)) as demo:
-        demo.explorer = explorer
+        demo.explorer, demo.pictures = explorer, pictures
         gr.Markdown(tr("INTRO"))
         banner = gr.Markdown(visible=False, elem_id="banner")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(tr("TAB_EXPLORE"), id="explore"):
                 controls = _explore_layout(explorer, categories, banner)
                 _wire_explore(explorer, controls)
-                _full_size(explorer, controls)
-                _compare_methods(explorer, controls)
+                _full_size(pictures, controls)
+                _compare_methods(pictures, controls)
                 c = controls
                 shared = Controls(c.image, c.model, c.layer, c.any_class, c.top_k, c.colormap, c.opacity, c.counterfactual, c.method)
                 add_hide_and_see(explorer, shared)
                 add_teaching_tools(explorer, shared)
                 with gr.Accordion(tr("HELP_TITLE"), open=False):
                     gr.Markdown(tr("HELP"))
-                _api(explorer, controls)
+                _api(pictures, controls)
             with gr.Tab(tr("TAB_LIVE"), id="live"):
                 live_tab(demo, explorer.shelf, categories, controls.image, tabs, network=explorer.scheduler.first_view, precision=DEFAULT_PRECISION)
         layer_info = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")

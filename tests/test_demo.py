@@ -11,11 +11,17 @@ from core.forward import Twin
 from demo.session import ExplanationCache
 from demo.common import DISPLAY_SIDE, PANEL_SIDE
 from demo.explore import Explorer
+from demo.pictures import ServerPictures
 from tests.test_engine import smooth_image
 
 @pytest.fixture(scope="module")
 def explorer():
     return Explorer()  # offline in tests: ImageNet weights are missing, so it falls back to random
+
+
+@pytest.fixture(scope="module")
+def pictures(explorer):
+    return ServerPictures(explorer)
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +71,11 @@ def held_classes(*payloads: dict, method: str = "gradcam") -> set[int]:
     return maps & {int(c) for p in payloads for c in p["guided"]}
 
 
-def test_large_uploads_are_explained_at_display_size(explorer, tmp_path):
+def test_large_uploads_are_explained_at_display_size(explorer, pictures, tmp_path):
     path = tmp_path / "big.jpg"
     smooth_image(2000, 1000, seed=4).save(path)
     assert new_input(explorer, str(path))[0]["size"] == [PANEL_SIDE, PANEL_SIDE // 2], "the page's panels at display size"
-    files = explorer.on_full_size(str(path), "resnet18", 4, None, 5, "jet", 0.5, False)["value"]
+    files = pictures.on_full_size(str(path), "resnet18", 4, None, 5, "jet", 0.5, False)["value"]
     assert [pixels(f).shape for f in files] == [(DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)] * 5, "full resolution on demand"
     assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
 
@@ -147,9 +153,9 @@ def test_no_image_clears_the_page_without_an_error(explorer):
     assert rest(explorer, None) == [gr.skip()]
 
 
-def test_api_handler_explains_a_chosen_class(explorer, photo):
-    top = explorer.api_explain(photo, "resnet18", 4, None, 3)
-    chosen = explorer.api_explain(photo, "resnet18", 4, 7, 3)
+def test_api_handler_explains_a_chosen_class(pictures, photo):
+    top = pictures.api_explain(photo, "resnet18", 4, None, 3)
+    chosen = pictures.api_explain(photo, "resnet18", 4, 7, 3)
     assert len(top) == 7 and len(top[5]) == 3
     assert not np.array_equal(pixels(top[1]), pixels(chosen[1]))
 
@@ -200,10 +206,10 @@ def test_another_method_travels_for_the_class_on_screen_first_without_a_network_
     assert rest(explorer, photo, method="scorecam") == [gr.skip()]
 
 
-def test_compare_view_scores_every_method(explorer, photo):
+def test_compare_view_scores_every_method(pictures, photo):
     from core import METHODS
 
-    tiles, table, deletion, insertion = explorer.on_compare(photo, "resnet18", 4, None, 5, "jet", 0.5)
+    tiles, table, deletion, insertion = pictures.on_compare(photo, "resnet18", 4, None, 5, "jet", 0.5)
     assert len(tiles) == len(METHODS)
     for picture, caption in tiles:
         assert pixels(picture).shape == (320, 480, 3) and " del " in caption and " ins " in caption

@@ -14,6 +14,7 @@ from PIL import Image
 from core.handout import ENGLISH as ENGLISH_HANDOUT, PAGE_SIZE, HandoutWords
 from demo import texts
 from demo.explore import Explorer
+from demo.pictures import ServerPictures
 from demo.language import ENGLISH, I18N, LANGUAGES, font_for, language_of, sentences, tr, words_for
 from demo.teaching import TeachingTools, handout_language
 from tests.conftest import IN_CI
@@ -123,7 +124,7 @@ def test_the_status_line_predictions_and_errors_follow_the_browser(explorer, pho
         english_status = explorer.on_new_input(photo, "resnet18", 1, request=request("en-US"))[4]
         assert "weights: random" in english_status
         with pytest.raises(gr.Error, match="먼저 이미지를 올리세요"):
-            explorer.on_full_size(None, "resnet18", 4, None, 1, "jet", 0.5, False, request=korean)
+            ServerPictures(explorer).on_full_size(None, "resnet18", 4, None, 1, "jet", 0.5, False, request=korean)
         assert "얕고 선명함" in explorer.layer_info("resnet18", request=korean)["info"]
     finally:
         assert explorer.completer.join(120)

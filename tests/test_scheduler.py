@@ -170,17 +170,19 @@ def forward_calls(monkeypatch):
 
 def test_after_explain_another_layer_or_class_is_a_cache_hit(tmp_path, forward_calls):
     from demo.explore import Explorer
+    from demo.pictures import ServerPictures
 
     explorer = Explorer("random")
+    pictures = ServerPictures(explorer)
     photo = tmp_path / "photo.png"
     smooth_image(320, 240, seed=12).save(photo)
-    first = explorer.api_explain(str(photo), "resnet18", 4, None, 5)
+    first = pictures.api_explain(str(photo), "resnet18", 4, None, 5)
     assert explorer.completer.join(PATIENCE)
     assert len(forward_calls) == 2, "the first view, then the top-k completed in the background"
     assert len(first[5]) == 5
     second_class = explorer.explanation(str(photo), "resnet18", 5, "direct-call").top_classes[1]  # cached
     for layer, class_idx in ((1, None), (2, second_class), (3, second_class)):
-        explorer.api_explain(str(photo), "resnet18", layer, class_idx, 5)
+        pictures.api_explain(str(photo), "resnet18", layer, class_idx, 5)
     assert len(forward_calls) == 2, "no network pass after the completion"
 
 

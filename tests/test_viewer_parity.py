@@ -100,7 +100,7 @@ def test_the_pages_resampling_equals_torchs_when_it_shrinks_a_map(browser, app_u
     """Tiny originals make the page shrink a map (torch's antialiased bilinear): the same weights."""
     import torch
 
-    from core.engine import _resize
+    from core.record import resize_maps
 
     page = open_page(browser, app_url)
     grid = np.random.default_rng(3).random((14, 20)).astype(np.float32)
@@ -109,6 +109,6 @@ def test_the_pages_resampling_equals_torchs_when_it_shrinks_a_map(browser, app_u
             "([values, size]) => Array.from(GradcamViewer.resize(Float32Array.from(values), 20, 14, size[0], size[1]))",
             [grid.ravel().tolist(), list(size)],
         )
-        expected = _resize(torch.from_numpy(grid)[None], size)[0].numpy()
+        expected = resize_maps(torch.from_numpy(grid)[None], size)[0].numpy()
         np.testing.assert_allclose(np.asarray(drawn, dtype=np.float32).reshape(expected.shape), expected, atol=2e-6)
     page.close()
