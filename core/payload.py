@@ -124,6 +124,11 @@ def classes_piece(explanation: Explanation, key: str, classes: list[int], method
     return piece
 
 
+def prediction_rows(explanation: Explanation) -> list[dict[str, Any]]:
+    """The top-k, best first, as the page reads them."""
+    return [{"index": p.index, "label": p.label, "probability": p.probability} for p in explanation.predictions]
+
+
 def first_view(explanation: Explanation, key: str, classes: list[int], method: str, size: tuple[int, int]) -> dict[str, Any]:
     """What a page needs to draw ``classes`` of a new explanation at display size (width, height),
     as far as the first pass has it (layer4's closed form gives every class's layer4 map at once).
@@ -140,7 +145,7 @@ def first_view(explanation: Explanation, key: str, classes: list[int], method: s
         "box": list(box) if box is not None else None,
         "original": data_url(display_original(explanation, size)),
         "stages": explanation.stage_labels,
-        "predictions": [{"index": p.index, "label": p.label, "probability": p.probability} for p in explanation.predictions],
+        "predictions": prediction_rows(explanation),
         "labels": {str(p.index): p.label for p in explanation.predictions},
     }
 

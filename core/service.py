@@ -31,18 +31,19 @@ from core.views import display_size
 RECENT = 4
 
 
-def about(explanation: Explanation) -> dict[str, Any]:
-    """What the page's status line and banner say about an explanation, besides its maps."""
+def about(explanation: Explanation, reason: str | None = None) -> dict[str, Any]:
+    """What the page's status line and banner say about an explanation besides its maps;
+    ``reason`` is why its weights are untrained, when they fell back (core.shelf)."""
     info = explanation.info
-    return {"model": info.name, "weights": info.weights, "trained": info.trained, "relu": explanation.has_relu, "precision": explanation.precision}
+    return {"weights": info.weights, "trained": info.trained, "relu": explanation.has_relu, "precision": explanation.precision, "reason": reason}
 
 
-def first_piece(explanation: Explanation, name: str, method: str, side: int) -> dict[str, Any]:
+def first_piece(explanation: Explanation, name: str, method: str, side: int, reason: str | None = None) -> dict[str, Any]:
     """The first view's payload: the method's maps of the top class (of the top-k where the method
     is cheap) as far as the explanation holds them, and the picture, predictions and :func:`about`."""
     classes = method_classes(explanation, method, explanation.top_classes[0])
     piece = first_view(explanation, name, classes, method, display_size(explanation, side))
-    piece["about"] = about(explanation)
+    piece["about"] = about(explanation, reason)
     return piece
 
 
@@ -96,11 +97,12 @@ class Explainer:
         _check_method(method)
         explanation, release = self._explanation(picture, model, top_k, precision, name, top_class_stages=layer != 4)
         try:
+            reason = self.shelf.fallback_reason(model)
             if method in PERTURBATION_METHODS:
                 prepare(explanation, [explanation.top_classes[0]])
-                yield first_piece(explanation, name, method, side)
+                yield first_piece(explanation, name, method, side, reason)
                 return
-            yield first_piece(explanation, name, method, side)
+            yield first_piece(explanation, name, method, side, reason)
             yield from completed_pieces(explanation, name, method, side)
         finally:
             release()

@@ -13,20 +13,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
 
 from core import METHODS, MODELS, PRECISIONS, Explanation, describe_stages, explain, read_image
 from core.methods import PERTURBATION_METHODS
-from core.payload import classes_piece, first_view, method_classes
+from core.payload import classes_piece, method_classes
+from core.service import first_piece
 from core.shelf import ModelShelf
 from core.views import display_size
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
 from demo.language import words_for
 from demo.scheduler import Completer, NetworkScheduler
 from demo.session import ExplanationCache, image_digest
-from demo.status import banner, predictions, status_line
+from demo.remote import ClusterRoute
+from demo.status import Summary, banner, class_choices, predictions, shelf_banner, status_line
 
 try:  # On a ZeroGPU Space, spaces.GPU lends the decorated call a GPU; elsewhere it is absent.
     import spaces
@@ -43,16 +45,13 @@ def _explain_on_device(model, picture, top_k: int, precision: str, top_class_sta
     return explain(model, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages)
 
 
-def class_choices(explanation: Explanation) -> list[tuple[str, int]]:
-    return [(f"{p.label} · {p.probability:.1%}", p.index) for p in explanation.predictions]
-
-
 class Explorer:
     """The Explore tab's event handlers and the server-side state that every tool shares: the
     models (shelf), the per-session explanations (cache) and the network passes (scheduler)."""
 
-    def __init__(self, weights: str = "imagenet") -> None:
+    def __init__(self, weights: str = "imagenet", cluster: ClusterRoute | None = None) -> None:
         self.shelf = ModelShelf(weights)
+        self.cluster = cluster  # where first views and their maps are computed, if not here
         self.cache = ExplanationCache()
         self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
         self.completer = Completer(self.scheduler)
@@ -139,22 +138,31 @@ class Explorer:
         """The payload's name for an explanation: pieces with the same name add to what the page holds."""
         return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
 
-    def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str, *, first: bool = False, ready: bool = True) -> dict[str, Any]:
-        """The maps of ``classes`` for the page to draw; ``first`` adds the picture and predictions.
+    def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str) -> dict[str, Any]:
+        """The maps of ``classes`` for the page to draw, after the passes they need."""
+        for c in classes:
+            self.ready(explanation, c, 1)
+        with self._perturbation_gate(explanation, method):
+            return classes_piece(explanation, self.payload_key(key), classes, method, display_size(explanation, PANEL_SIDE))
 
-        ``ready`` runs (or waits for) the passes the classes need first; without it, the payload
-        holds what is there (the first view: layer4's closed form, the top class's guided map)."""
-        size = display_size(explanation, PANEL_SIDE)
-        if ready:
-            for c in classes:
-                self.ready(explanation, c, 1)
-        pack = first_view if first else classes_piece
-        # Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment.
-        with self.network(explanation, background=True) if method in PERTURBATION_METHODS else contextlib.nullcontext():
-            payload = pack(explanation, self.payload_key(key), classes, method, size)
-        if first:
-            payload["model"] = key[1]
-        return payload
+    def first_payload(self, image: str, model_name: str, top_k: int, method: str, layer: int, session: str, progress: gr.Progress | None) -> tuple[dict[str, Any], bool]:
+        """The first view's piece (core.service.first_piece), from the cluster or from here, and
+        whether it was explained here because the cluster did not answer."""
+        key = self.key(image, model_name, top_k, session)
+        if self.cluster is not None:
+            piece = self.cluster.first(session, image, key, self.payload_key(key), method, int(layer))
+            if piece is not None:
+                return piece, False
+        explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
+        if method in PERTURBATION_METHODS:
+            self.ready(explanation, explanation.top_classes[0], 1)
+        with self._perturbation_gate(explanation, method):
+            piece = first_piece(explanation, self.payload_key(key), method, PANEL_SIDE, self.shelf.fallback_reason(model_name))
+        return piece, self.cluster is not None
+
+    def _perturbation_gate(self, explanation: Explanation, method: str) -> ContextManager[None]:
+        """Score-CAM and Ablation-CAM run batches through the network: they wait for a quiet moment."""
+        return self.network(explanation, background=True) if method in PERTURBATION_METHODS else contextlib.nullcontext()
 
     # ----- events -----------------------------------------------------------------------
 
@@ -165,22 +173,21 @@ class Explorer:
         top-k where it has a closed form. The background completion brings the rest (on_rest)."""
         words = words_for(request)
         if not image:
-            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", banner(self.shelf, model_name, words)]
+            return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", shelf_banner(self.shelf, model_name, words)]
         started = time.perf_counter()
-        session = session_of(request)
-        explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
-        top = explanation.top_classes[0]
-        key = self.key(image, model_name, top_k, session)
-        slow = method in PERTURBATION_METHODS
-        payload = self.payload(explanation, key, method_classes(explanation, method, top), method, first=True, ready=slow)
+        payload, fell_back = self.first_payload(image, model_name, top_k, method, layer, session_of(request), progress)
+        payload["model"] = model_name
         payload["words"] = {"titles": list(words.VIEWER_TITLES), "strip": words.VIEWER_STRIP, "computing": words.VIEWER_COMPUTING}
+        summary = Summary.of_piece(payload)
+        top = summary.predictions[0][0]
+        status = status_line(summary, model_name, time.perf_counter() - started, words)
         return [
             payload,
-            predictions(explanation, words),
-            gr.update(choices=class_choices(explanation), value=top),
+            predictions(summary, words),
+            gr.update(choices=class_choices(summary), value=top),
             top,
-            status_line(explanation, model_name, time.perf_counter() - started, words),
-            banner(self.shelf, model_name, words),
+            status + (f"\n\n{words.CLUSTER_FALLBACK.format(url=self.cluster.explainer.url)}" if fell_back else ""),
+            banner(model_name, not summary.trained, summary.fallback_reason, words),
         ]
 
     @user_errors
@@ -191,8 +198,11 @@ class Explorer:
             yield gr.skip()
             return
         session = session_of(request)
-        explanation = self.explanation(image, model_name, top_k, session)
         key = self.key(image, model_name, top_k, session)
+        remote = self.cluster.rest(session, self.payload_key(key)) if self.cluster is not None else None
+        if remote is not None and (yield from remote):
+            return
+        explanation = self.explanation(image, model_name, top_k, session)
         size = display_size(explanation, PANEL_SIDE)
         for n, c in enumerate(explanation.top_classes):
             self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
@@ -205,8 +215,16 @@ class Explorer:
             yield gr.skip()
             return
         session = session_of(request)
-        explanation = self.explanation(image, model_name, top_k, session)
         key = self.key(image, model_name, top_k, session)
+        tops = self.cluster.top_classes(session, self.payload_key(key)) if self.cluster is not None else None
+        if tops is not None:  # one call: the completion that brings one top-k class brings them all
+            selected = tops[0] if class_idx is None else int(class_idx)
+            classes = [selected] if method in PERTURBATION_METHODS else [selected, *(c for c in tops if c != selected)]
+            piece = self.cluster.maps(image, key, self.payload_key(key), method, classes)
+            if piece is not None:
+                yield piece
+                return
+        explanation = self.explanation(image, model_name, top_k, session)
         selected = explanation.top_classes[0] if class_idx is None else int(class_idx)
         classes = method_classes(explanation, method, selected)
         yield self.payload(explanation, key, [selected], method)
@@ -220,9 +238,13 @@ class Explorer:
         method's other class), asked for by the viewer itself."""
         method = evt.value if evt.value in METHODS else "gradcam"
         session = session_of(request)
-        explanation = self.explanation(image, model_name, top_k, session)
+        key = self.key(image, model_name, top_k, session)
         class_idx = int(evt.index)
-        return self.payload(explanation, self.key(image, model_name, top_k, session), [class_idx], method)
+        if self.cluster is not None and self.cluster.top_classes(session, self.payload_key(key)) is not None:
+            piece = self.cluster.maps(image, key, self.payload_key(key), method, [class_idx])
+            if piece is not None:
+                return piece
+        return self.payload(self.explanation(image, model_name, top_k, session), key, [class_idx], method)
 
     def layer_info(self, model_name: str, request: gr.Request = None) -> dict:
         """The slider's info line names the module and grid behind each position, for this model."""
@@ -235,5 +257,7 @@ class Explorer:
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(session_of(request))
+        if self.cluster is not None:
+            self.cluster.drop_session(session_of(request))
         self._precisions.pop(session_of(request), None)
 

@@ -23,7 +23,7 @@ from demo.common import method_name, session_of, user_errors
 from demo.explore import Explorer
 from demo.files import cache_file, png_file
 from demo.language import words_for
-from demo.status import confidences, status_line
+from demo.status import Summary, confidences, status_line
 
 
 class ServerPictures:
@@ -92,8 +92,9 @@ class ServerPictures:
         explanation = self.explorer.explanation(image, model_name, top_k, session_of(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
         pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
-        status = status_line(explanation, model_name, time.perf_counter() - started, words_for(request))
-        return [*pictures, confidences(explanation), status]
+        summary = Summary.of(explanation)
+        status = status_line(summary, model_name, time.perf_counter() - started, words_for(request))
+        return [*pictures, confidences(summary), status]
 
 
 def _curves(views, curve: str) -> pd.DataFrame:

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, Iterator
 
 import httpx
 import numpy as np
 from PIL import Image
+
+from core import read_image
+from demo.common import DISPLAY_SIDE, PANEL_SIDE, PageError
 
 #: Where the page finds the explainer: Serve's HTTP address and the application's route prefix.
 CLUSTER_URL_ENV = "GRADCAM_RAY_URL"
@@ -108,7 +113,96 @@ def _short(err: BaseException) -> str:
     return str(err).splitlines()[0][:160] if str(err) else type(err).__name__
 
 
-def cluster_from_environment(environ: dict[str, str] | os._Environ = os.environ) -> tuple[str | None, bool]:
-    """($GRADCAM_RAY_URL or None, whether $GRADCAM_RAY_FALLBACK asks for the embedded fallback)."""
-    url = environ.get(CLUSTER_URL_ENV, "").strip() or None
-    return url, environ.get(FALLBACK_ENV, "").strip().lower() in ("1", "true", "yes")
+class ClusterRoute:
+    """The Explore tab's network calls when a cluster explains.
+
+    The first view keeps its stream open for the rest of the top-k, which the session's next
+    on_rest reads; another method or a class outside the top-k is one more call. A call returns
+    None when the cluster is gone and the page falls back to explaining in its own process;
+    without the fallback, the page says that the cluster did not answer.
+    """
+
+    def __init__(self, explainer: ClusterExplainer, *, fallback: bool = False) -> None:
+        self.explainer = explainer
+        self.fallback = fallback
+        self._sessions: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+
+    def first(self, session: str, image: str, key: tuple, name: str, method: str, layer: int) -> dict[str, Any] | None:
+        picture = read_image(image, max_side=DISPLAY_SIDE)  # a bad upload is refused here, before the cluster
+        stream = self.explainer.first(picture, key[1], key[2], key[3], method, layer, PANEL_SIDE, name)
+        piece = self._unless_gone(lambda: next(stream))
+        if piece is None:
+            return None
+        with self._lock:
+            previous = self._sessions.get(session)
+            self._sessions[session] = _Held(name, [int(p["index"]) for p in piece["predictions"]], stream)
+        if previous is not None and previous.stream is not None:
+            previous.stream.close()  # its upload was replaced before its rest was read
+        return piece
+
+    def rest(self, session: str, name: str) -> Generator[dict[str, Any], None, bool] | None:
+        """The rest of the first view's top-k as the cluster stores it, or None if this session
+        holds no open stream of ``name``. The generator returns False if the cluster went away
+        on the way and the page falls back (it then explains the rest itself)."""
+        with self._lock:
+            held = self._sessions.get(session)
+            if held is None or held.name != name or held.stream is None:
+                return None
+            stream, held.stream = held.stream, None
+        return self._drain(stream)
+
+    def _drain(self, stream: Iterator[dict[str, Any]]) -> Generator[dict[str, Any], None, bool]:
+        while True:
+            piece = self._unless_gone(lambda: next(stream, _END))
+            if piece is None:
+                return False
+            if piece is _END:
+                return True
+            yield piece
+
+    def top_classes(self, session: str, name: str) -> list[int] | None:
+        with self._lock:
+            held = self._sessions.get(session)
+        return held.top_classes if held is not None and held.name == name else None
+
+    def maps(self, image: str, key: tuple, name: str, method: str, classes: list[int]) -> dict[str, Any] | None:
+        """One piece with the maps of ``classes`` under ``method``."""
+        picture = read_image(image, max_side=DISPLAY_SIDE)
+        return self._unless_gone(lambda: self.explainer.classes(picture, key[1], key[2], key[3], method, classes, PANEL_SIDE, name))
+
+    def drop_session(self, session: str) -> None:
+        with self._lock:
+            held = self._sessions.pop(session, None)
+        if held is not None and held.stream is not None:
+            held.stream.close()
+
+    def _unless_gone(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except ClusterUnavailable as err:
+            if self.fallback:
+                return None
+            raise PageError("CLUSTER_UNREACHABLE", url=self.explainer.url) from err
+
+
+_END: dict[str, Any] = {}  # the stream's end, told apart from a piece by identity
+
+
+@dataclass
+class _Held:
+    """A session's last first view on the cluster: its name, its top-k, and the open stream of
+    the rest until on_rest takes it."""
+
+    name: str
+    top_classes: list[int]
+    stream: Generator[dict[str, Any], None, None] | None
+
+
+def cluster_route(environ: dict[str, str] | os._Environ = os.environ) -> ClusterRoute | None:
+    """The cluster that $GRADCAM_RAY_URL names (None when unset), falling back to explaining in
+    the page's process if $GRADCAM_RAY_FALLBACK is 1."""
+    url = environ.get(CLUSTER_URL_ENV, "").strip()
+    if not url:
+        return None
+    return ClusterRoute(ClusterExplainer(url), fallback=environ.get(FALLBACK_ENV, "").strip().lower() in ("1", "true", "yes"))

@@ -92,6 +92,8 @@ WEIGHTS_RANDOM = "The app was started with random weights (GRADCAM_WEIGHTS=rando
 CANNOT_EXPLAIN = "Cannot explain this"
 INVALID_REQUEST = "Invalid request: {reason}"
 NO_IMAGE = "Upload an image first (or click one of the examples)."
+CLUSTER_UNREACHABLE = "The explainer cluster at {url} did not answer. Try again in a moment, or ask whoever runs this page to check the cluster."
+CLUSTER_FALLBACK = "⚠️ The explainer cluster at {url} did not answer: this view was explained by the page's own server, which is slower when many use it."
 UNREADABLE_UPLOAD = "The upload could not be read ({reason}). Please upload it again."
 
 NO_RELU = (

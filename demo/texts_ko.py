@@ -86,6 +86,8 @@ WEIGHTS_RANDOM = "앱이 무작위 가중치로 시작되었습니다 (GRADCAM_W
 CANNOT_EXPLAIN = "설명할 수 없습니다"
 INVALID_REQUEST = "잘못된 요청: {reason}"
 NO_IMAGE = "먼저 이미지를 올리세요 (또는 예시 중 하나를 클릭하세요)."
+CLUSTER_UNREACHABLE = "{url}의 설명 클러스터가 응답하지 않았습니다. 잠시 후 다시 시도하거나, 이 페이지를 운영하는 분께 클러스터를 확인해 달라고 하세요."
+CLUSTER_FALLBACK = "⚠️ {url}의 설명 클러스터가 응답하지 않아 이 화면은 페이지 자체 서버에서 계산했습니다. 사용자가 많으면 더 느립니다."
 UNREADABLE_UPLOAD = "올린 파일을 읽을 수 없습니다 ({reason}). 다시 올려 주세요."
 
 NO_RELU = (

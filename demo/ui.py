@@ -37,6 +37,7 @@ from demo.hide import add_hide_and_see  # noqa: E402
 from demo.language import I18N, tr  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
 from demo.pictures import ServerPictures  # noqa: E402
+from demo.remote import ClusterRoute, cluster_route  # noqa: E402
 from demo.teaching import Controls, add_teaching_tools  # noqa: E402
 from demo.viewer import viewer_component  # noqa: E402
 
@@ -203,9 +204,10 @@ CSS = """
 """ + LIVE_CSS
 
 
-def build_demo(weights: str | None = None) -> gr.Blocks:
-    """The page. ``weights`` defaults to $GRADCAM_WEIGHTS, else "imagenet" with a random fallback."""
-    explorer = Explorer(weights or os.environ.get("GRADCAM_WEIGHTS", "imagenet"))
+def build_demo(weights: str | None = None, cluster: ClusterRoute | None = None) -> gr.Blocks:
+    """The page. ``weights`` defaults to $GRADCAM_WEIGHTS, else "imagenet" with a random fallback;
+    ``cluster`` (default: from $GRADCAM_RAY_URL) computes the first views and their maps."""
+    explorer = Explorer(weights or os.environ.get("GRADCAM_WEIGHTS", "imagenet"), cluster or cluster_route())
     pictures = ServerPictures(explorer)
     categories = model_info(explorer.shelf.get(DEFAULT_MODEL)).categories
     with gr.Blocks(title=texts.TITLE, delete_cache=(3600, 3600)) as demo:

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import pytest
 import torch
 import yaml
@@ -29,8 +30,9 @@ from ray.serve.schema import ServeDeploySchema  # noqa: E402
 from cluster.deployment import ExplainerDeployment, build  # noqa: E402
 from core import explain, load_model, read_image  # noqa: E402
 from core.service import class_piece, completed_pieces, first_piece, prepare  # noqa: E402
-from demo.remote import ClusterExplainer, ClusterUnavailable  # noqa: E402
-from tests.imagefactory import noise  # noqa: E402
+from demo.explore import Explorer  # noqa: E402
+from demo.remote import ClusterExplainer, ClusterRoute, ClusterUnavailable  # noqa: E402
+from tests.imagefactory import noise, truncated_jpeg  # noqa: E402
 
 MODEL = "resnet18"
 SIDE = 640
@@ -159,15 +161,60 @@ def test_a_replica_killed_in_a_burst_loses_no_request(cluster_url, references):
         assert with_key(answer, "x") == with_key(references[n % 4], "x")
 
 
+def page(url: str, *, fallback: bool = False, attempts: int = 4) -> Explorer:
+    return Explorer("random", ClusterRoute(ClusterExplainer(url, attempts=attempts, backoff_s=0.05), fallback=fallback))
+
+
+def first_and_rest(explorer: Explorer, path: str, session: str) -> tuple[list, list[dict]]:
+    request = gr.Request(session_hash=session)
+    answer = explorer.on_new_input(path, MODEL, TOP_K, "gradcam", request=request)
+    return answer, list(explorer.on_rest(path, MODEL, TOP_K, "gradcam", request=request))
+
+
+@pytest.fixture
+def photo(tmp_path) -> str:
+    path = tmp_path / "photo.png"
+    noise(300, 200, seed=11).save(path)
+    return str(path)
+
+
 @pytest.mark.cluster
-def test_the_cluster_gone_is_said_in_words(cluster_url):
-    remote = ClusterExplainer(cluster_url, attempts=2, backoff_s=0.1)
-    assert next(remote.first(pictures()[0], MODEL, TOP_K, "float32", "gradcam", 4, SIDE, "before"))["key"] == "before"
-    serve.shutdown()  # the last test of the module: the proxy and the replicas go
-    started = time.perf_counter()
-    with pytest.raises(ClusterUnavailable, match="did not answer"):
-        next(remote.first(pictures()[0], MODEL, TOP_K, "float32", "gradcam", 4, SIDE, "after"))
-    assert time.perf_counter() - started < 30
+def test_the_page_on_the_cluster_sends_what_the_embedded_page_sends(cluster_url, photo):
+    remote_answer, remote_rest = first_and_rest(page(cluster_url), photo, "on-the-cluster")
+    embedded = Explorer("random")
+    with one_thread():
+        answer, rest = first_and_rest(embedded, photo, "embedded")
+        assert embedded.completer.join(120)
+    assert remote_answer[0] == answer[0]  # the first view's payload, byte for byte
+    assert remote_rest == rest
+    assert remote_answer[1:4] == answer[1:4]  # predictions, class choices, the class on screen
+    assert remote_answer[4].split(" · ")[:-1] == answer[4].split(" · ")[:-1]  # the status line but its timing
+
+
+def test_a_bad_image_is_refused_in_the_page_before_any_call_to_the_cluster(tmp_path):
+    explorer = page("http://127.0.0.1:9/gradcam")  # nothing listens there: a call would fail otherwise
+    sent = []
+    explorer.cluster.explainer._client.event_hooks["request"].append(sent.append)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(truncated_jpeg(keep=0.3))
+    with pytest.raises(gr.Error, match="(?i)image|truncated|read"):
+        explorer.on_new_input(str(broken), MODEL, TOP_K, "gradcam", request=gr.Request(session_hash="bad"))
+    assert sent == []
+
+
+def test_the_cluster_gone_the_page_says_so_and_keeps_serving(photo):
+    gone = f"http://127.0.0.1:{free_port()}/gradcam"
+    with pytest.raises(gr.Error, match="did not answer") as caught:
+        page(gone, attempts=2).on_new_input(photo, MODEL, TOP_K, "gradcam", request=gr.Request(session_hash="gone"))
+    assert gone in str(caught.value)
+
+
+def test_the_cluster_gone_the_page_falls_back_when_told_to(photo):
+    explorer = page(f"http://127.0.0.1:{free_port()}/gradcam", fallback=True, attempts=2)
+    answer, rest = first_and_rest(explorer, photo, "fallback")
+    assert [p["index"] for p in answer[0]["predictions"]] == [c for _, c in answer[2]["choices"]]
+    assert "did not answer" in answer[4] and "explained by the page's own server" in answer[4]
+    assert [list(piece["maps"]) for piece in rest] == [[f"gradcam/{c}/0", f"gradcam/{c}/1"] for c in [p["index"] for p in answer[0]["predictions"]]]
 
 
 def test_the_config_file_is_a_valid_serve_config_that_builds():
@@ -180,3 +227,13 @@ def test_the_config_file_is_a_valid_serve_config_that_builds():
     assert 1 <= deployment.autoscaling_config["min_replicas"] <= deployment.autoscaling_config["max_replicas"]
     assert isinstance(build(application.args), Application)
 
+
+@pytest.mark.cluster
+def test_the_cluster_gone_is_said_in_words(cluster_url):
+    remote = ClusterExplainer(cluster_url, attempts=2, backoff_s=0.1)
+    assert next(remote.first(pictures()[0], MODEL, TOP_K, "float32", "gradcam", 4, SIDE, "before"))["key"] == "before"
+    serve.shutdown()  # the module's last test: the proxy and the replicas go
+    started = time.perf_counter()
+    with pytest.raises(ClusterUnavailable, match="did not answer"):
+        next(remote.first(pictures()[0], MODEL, TOP_K, "float32", "gradcam", 4, SIDE, "after"))
+    assert time.perf_counter() - started < 30
