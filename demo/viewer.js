@@ -6,6 +6,11 @@
 // with no request. Each drawing function mirrors the server's (core/engine.py, core/views.py,
 // core/render.py) step for step, in the same order, because the page's pixels are tested against
 // the server's. Colour tables and titles come from core when the page is built (GRADCAM).
+//
+// A switch must fit in one frame (16 ms), so what does not depend on opacity or colormap is
+// computed once and kept (each map over the picture and its colour levels, each guided picture,
+// each Guided Grad-CAM), mostly while the page is idle, and a canvas is put again only when
+// what it shows changed: a layer switch leaves the strip alone, opacity leaves the guided panels.
 (() => {
   "use strict";
   const GRADCAM = window.GRADCAM;
@@ -96,33 +101,53 @@
     return out;
   }
 
-  /** cam01 coloured through a 256-entry RGB table, as RGBA (core.render.heatmap). */
-  function heatmap(cam01, lut) {
-    const out = new Uint8ClampedArray(cam01.length * 4);
-    for (let i = 0; i < cam01.length; i++) {
-      const level = rint(Math.fround(Math.min(1, Math.max(0, cam01[i])) * 255)) * 3;
-      out[4 * i] = lut[level];
-      out[4 * i + 1] = lut[level + 1];
-      out[4 * i + 2] = lut[level + 2];
-      out[4 * i + 3] = 255;
-    }
+  /** cam01's colour levels, rint(clip(cam01, 0, 1)·255) in float32 (core.render.heatmap). */
+  function levels(cam01) {
+    const out = new Uint8Array(cam01.length);
+    for (let i = 0; i < cam01.length; i++) out[i] = rint(Math.fround(Math.min(1, Math.max(0, cam01[i])) * 255));
     return out;
   }
 
-  /** (1 − opacity)·image + opacity·heatmap, rounded (core.render.overlay). */
-  function overlay(base, heat, opacity) {
+  /** A 256-entry RGB table as one RGBA word per level (little-endian, as every browser's
+   *  ImageData is laid out): a heatmap pixel is then one load and one store. */
+  function packLut(lut) {
+    const out = new Uint32Array(256);
+    for (let l = 0; l < 256; l++) out[l] = (lut[3 * l] | (lut[3 * l + 1] << 8) | (lut[3 * l + 2] << 16) | 0xff000000) >>> 0;
+    return out;
+  }
+
+  /** Colour levels through a packed table, as RGBA (core.render.heatmap). */
+  function heatmap(levels, packedLut) {
+    const out = new Uint32Array(levels.length);
+    for (let i = 0; i < levels.length; i++) out[i] = packedLut[levels[i]];
+    return new Uint8ClampedArray(out.buffer);
+  }
+
+  /** rint((1 − opacity)·b + opacity·h) for every image byte b and heatmap byte h, at index b·256 + h:
+   *  core.render.overlay's float64 blend, computed once per opacity instead of once per pixel. */
+  function blendTable(opacity) {
     const a = Math.min(1, Math.max(0, opacity));
-    const out = new Uint8ClampedArray(base.length);
-    for (let i = 0; i < base.length; i += 4) {
-      for (let c = 0; c < 3; c++) out[i + c] = rint(base[i + c] * (1 - a) + heat[i + c] * a);
-      out[i + 3] = 255;
-    }
+    const out = new Uint8Array(65536);
+    for (let b = 0; b < 256; b++) for (let h = 0; h < 256; h++) out[(b << 8) | h] = rint(b * (1 - a) + h * a);
     return out;
   }
 
-  /** The value at a fraction q of the sorted values, linearly interpolated (numpy.percentile). */
-  function percentile(values, q) {
-    const a = Float64Array.from(values);
+  /** The levels' heatmap blended onto the RGBA image through a blendTable (core.render.overlay),
+   *  a pixel as one word: the heatmap itself is never stored. */
+  function overlay(base, levels, packedLut, table) {
+    const image = new Uint32Array(base.buffer, base.byteOffset, levels.length);
+    const out = new Uint32Array(levels.length);
+    for (let i = 0; i < levels.length; i++) {
+      const b = image[i];
+      const h = packedLut[levels[i]];
+      out[i] = (table[((b & 0xff) << 8) | (h & 0xff)] | (table[(b & 0xff00) | ((h >> 8) & 0xff)] << 8) | (table[((b >> 8) & 0xff00) | ((h >> 16) & 0xff)] << 16) | 0xff000000) >>> 0;
+    }
+    return new Uint8ClampedArray(out.buffer);
+  }
+
+  /** The value at a fraction q of the sorted values, linearly interpolated (numpy.percentile).
+   *  Reorders ``values``. */
+  function percentileInPlace(a, q) {
     const position = q * (a.length - 1);
     const k = Math.floor(position);
     const below = select(a, k);
@@ -159,16 +184,23 @@
   /** A signed (h, w, 3) gradient at mid-grey, ±its 99th-percentile spread to 0 and 255, as RGBA
    *  (core.render.gradient_image). */
   function gradientImage(values) {
+    const n = values.length;
     let sum = 0;
-    for (const v of values) sum += v;
-    const mean = Math.fround(sum / values.length);
-    const centred = new Float32Array(values.length);
-    for (let i = 0; i < values.length; i++) centred[i] = values[i] - mean;
-    const spread = percentile(centred.map(Math.abs), 0.99);
-    const out = new Uint8ClampedArray((values.length / 3) * 4);
-    for (let p = 0, i = 0; i < values.length; p += 4, i += 3) {
+    for (let i = 0; i < n; i++) sum += values[i];
+    const mean = Math.fround(sum / n);
+    const centred = new Float32Array(n);
+    const magnitudes = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = Math.fround(values[i] - mean);
+      centred[i] = c;
+      magnitudes[i] = Math.abs(c);
+    }
+    const spread = percentileInPlace(magnitudes, 0.99);
+    const shown = spread > 0 && Number.isFinite(spread);
+    const out = new Uint8ClampedArray((n / 3) * 4);
+    for (let p = 0, i = 0; i < n; p += 4, i += 3) {
       for (let c = 0; c < 3; c++) {
-        const v = spread > 0 && Number.isFinite(spread) ? Math.min(1, Math.max(0, Math.fround(0.5 + Math.fround(0.5 * Math.fround(centred[i + c] / spread))))) : 0.5;
+        const v = shown ? Math.min(1, Math.max(0, Math.fround(0.5 + Math.fround(0.5 * Math.fround(centred[i + c] / spread))))) : 0.5;
         out[p + c] = rint(Math.fround(v * 255));
       }
       out[p + 3] = 255;
@@ -183,16 +215,42 @@
     return out;
   }
 
-  /** An array from core.payload.pack_array: base64 of deflated byte planes, little-endian. */
-  async function unpackArray(encoded, Type) {
+  /** base64 of zlib-deflated bytes, inflated. */
+  async function inflate(encoded) {
     const packed = Uint8Array.from(atob(encoded), (ch) => ch.charCodeAt(0));
     const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("deflate"));
-    const planes = new Uint8Array(await new Response(stream).arrayBuffer());
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  /** An array from core.payload.pack_array: base64 of deflated byte planes, little-endian. */
+  async function unpackArray(encoded, Type) {
+    const planes = await inflate(encoded);
     const size = Type.BYTES_PER_ELEMENT;
     const count = planes.length / size;
     const bytes = new Uint8Array(planes.length);
     for (let b = 0; b < size; b++) for (let i = 0; i < count; i++) bytes[i * size + b] = planes[b * count + i];
     return new Type(bytes.buffer);
+  }
+
+  /** (height, width, channels) levels from core.payload.pack_levels: each level less the mean of
+   *  its left and upper neighbours (0 outside), zigzagged, one byte each below 255; for each 255,
+   *  in order, the value − 255 follows the last pixel's byte: all their low bytes, then high. */
+  async function unpackLevels(encoded, width, height, channels) {
+    const bytes = await inflate(encoded);
+    const row = width * channels;
+    const out = new Uint16Array(row * height);
+    const escapes = (bytes.length - out.length) / 2;
+    for (let i = 0, low = out.length; i < out.length; i++) {
+      let z = bytes[i];
+      if (z === 255) {
+        z = 255 + (bytes[low] | (bytes[low + escapes] << 8));
+        low++;
+      }
+      const left = i % row >= channels ? out[i - channels] : 0;
+      const up = i >= row ? out[i - row] : 0;
+      out[i] = ((left + up) >> 1) + (z & 1 ? -((z + 1) >> 1) : z >> 1);
+    }
+    return out;
   }
 
   /** The paper's localisation (core/localise.py): the bounding box [left, top, right, bottom),
@@ -283,8 +341,11 @@
       this.trigger = trigger;
       this.view = { layer: 4, classIdx: null, colormap: "jet", opacity: 0.5, counterfactual: false, method: "gradcam", box: false, threshold: 0.15 };
       this.held = null; // {key, size, input, box, stages, labels, predictions, original, maps: {}, guided: {}}
-      this.cams = new Map(); // "method/class/cf/layer" → cam01 at display size
-      this.guidedPictures = new Map(); // class → RGBA
+      this.cams = new Map(); // "method/class/cf/layer" → {cam01, levels} at display size
+      this.pictures = new Map(); // guided backprop per class, Guided Grad-CAM per map: RGBA
+      this.luts = new Map(); // colormap → packed table
+      this.blend = { opacity: NaN, table: null };
+      this.shown = new WeakMap(); // canvas → what it shows, so that an unchanged one is not put again
       this.requested = new Set();
       this.frame = 0;
       this.drawn = 0; // draws so far: a test waits for the next one
@@ -298,7 +359,7 @@
         held.original = await decodePicture(payload.original);
         this.held = held;
         this.cams.clear();
-        this.guidedPictures.clear();
+        this.pictures.clear();
         this.requested.clear();
         this.view.classIdx = payload.predictions.length ? payload.predictions[0].index : null;
         this.view.method = payload.method;
@@ -312,20 +373,22 @@
         held.maps[name] = decoded.map((stage, n) => stage || before[n] || null); // a later piece fills the stages the first lacked
       }
       for (const [c, g] of Object.entries(payload.guided || {})) {
-        held.guided[c] = fromLevels(await unpackArray(g.levels, Uint16Array), g.lo, g.hi, GRADCAM.guidedBits);
+        held.guided[c] = fromLevels(await unpackLevels(g.levels, held.size[0], held.size[1], 3), g.lo, g.hi, GRADCAM.guidedBits);
       }
       if (payload.method && !payload.original) this.view.method = payload.method;
       this.schedule();
       this.warm();
     }
 
-    /** When the page is idle, prepares what a switch will need (each class's maps over the picture
-     *  and guided picture), so that the switch itself only blends and draws. */
+    /** When the page is idle, prepares what a switch will need (each map over the picture, each
+     *  guided picture and Guided Grad-CAM), so that the switch itself only colours, blends and puts. */
     warm() {
       const held = this.held;
       const jobs = [];
-      for (const [name, stages] of Object.entries(held.maps)) stages.forEach((stage, n) => stage && jobs.push(() => this.cam(name, n + 1)));
-      for (const c of Object.keys(held.guided)) jobs.push(() => this.guidedPicture(Number(c)));
+      const maps = Object.entries(held.maps);
+      for (const [name, stages] of maps) stages.forEach((stage, n) => stage && jobs.push(() => this.cam(name, n + 1)));
+      for (const c of Object.keys(held.guided)) jobs.push(() => this.guidedPicture(c));
+      for (const [name, stages] of maps) stages.forEach((stage, n) => stage && held.guided[this.classOf(name)] && jobs.push(() => this.product(name, n + 1)));
       const step = (deadline) => {
         while (jobs.length && this.held === held && deadline.timeRemaining() > 2) jobs.shift()();
         if (jobs.length && this.held === held) requestIdleCallback(step);
@@ -348,18 +411,48 @@
       return `${this.view.method}/${classIdx}/${cf ? 1 : 0}`;
     }
 
+    classOf(name) {
+      return name.split("/")[1];
+    }
+
     cam(name, layer) {
       const id = `${name}/${layer}`;
       if (!this.cams.has(id)) {
         const { grid, values } = this.held.maps[name][layer - 1];
-        this.cams.set(id, normalise01(overPicture(values, grid, this.held.size, this.held.input, this.held.box)));
+        const cam01 = normalise01(overPicture(values, grid, this.held.size, this.held.input, this.held.box));
+        this.cams.set(id, { cam01, levels: levels(cam01) });
       }
       return this.cams.get(id);
     }
 
+    picture(id, make) {
+      if (!this.pictures.has(id)) this.pictures.set(id, make());
+      return this.pictures.get(id);
+    }
+
     guidedPicture(classIdx) {
-      if (!this.guidedPictures.has(classIdx)) this.guidedPictures.set(classIdx, gradientImage(this.held.guided[classIdx]));
-      return this.guidedPictures.get(classIdx);
+      return this.picture(`guided/${classIdx}`, () => gradientImage(this.held.guided[classIdx]));
+    }
+
+    /** Guided Grad-CAM of the map at the layer: its own mean and spread, so one per map. */
+    product(name, layer) {
+      return this.picture(`product/${name}/${layer}`, () => gradientImage(guidedTimesMap(this.held.guided[this.classOf(name)], this.cam(name, layer).cam01)));
+    }
+
+    lut(colormap) {
+      if (!this.luts.has(colormap)) this.luts.set(colormap, packLut(GRADCAM.colormaps[colormap]));
+      return this.luts.get(colormap);
+    }
+
+    blendTable(opacity) {
+      if (this.blend.opacity !== opacity) this.blend = { opacity, table: blendTable(opacity) };
+      return this.blend.table;
+    }
+
+    /** The paper's box of a map, kept for the last threshold asked. */
+    boxOf(cam, threshold) {
+      if (!cam.box || cam.box.threshold !== threshold) cam.box = { threshold, value: localise(cam.cam01, this.held.size[0], this.held.size[1], threshold) };
+      return cam.box.value;
     }
 
     /** Asks the server for maps the page cannot expect otherwise: a class outside the top-k, or a perturbation method's other class. */
@@ -387,53 +480,60 @@
       const name = this.mapName(classIdx, v.counterfactual);
       const [w, h] = held.size;
       const canvases = this.element.querySelectorAll("canvas");
-      for (const canvas of canvases) if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
-      const put = (n, rgba, text) => {
+      for (const canvas of canvases) {
+        if (canvas.width === w && canvas.height === h) continue;
+        [canvas.width, canvas.height] = [w, h]; // which clears it
+        this.shown.delete(canvas);
+      }
+      // A canvas is put only when its text or inputs changed; make() gives its RGBA, or null while it is being computed.
+      const show = (n, inputs, text, make) => {
         const canvas = canvases[n];
-        canvas.getContext("2d").putImageData(new ImageData(rgba, w, h), 0, 0);
+        const shows = `${held.key}|${w}×${h}|${inputs}|${text}`;
+        if (this.shown.get(canvas) === shows) return;
+        this.shown.set(canvas, shows);
+        const rgba = make && make();
+        if (rgba) canvas.getContext("2d").putImageData(new ImageData(rgba, w, h), 0, 0);
+        else canvas.getContext("2d").clearRect(0, 0, w, h);
+        canvas.classList.toggle("viewer-waiting", !rgba);
         canvas.setAttribute("aria-label", text);
-        canvas.classList.remove("viewer-waiting");
       };
-      const wait = (n, text) => {
-        canvases[n].getContext("2d").clearRect(0, 0, w, h);
-        canvases[n].setAttribute("aria-label", text);
-        canvases[n].classList.add("viewer-waiting");
-      };
+      const computing = (what) => `${label} ${what}: still being computed`;
       const what = `${label}, layer${v.layer} (${held.stages[v.layer - 1]}), ${held.model}`;
-      put(0, held.original, `Original picture, ${held.model}`);
+      show(0, "original", `Original picture, ${held.model}`, () => held.original);
       const notes = [];
       if (v.counterfactual && !GRADCAM.counterfactualMethods.includes(v.method)) notes.push(`${method} has no counterfactual: it shows the class's own map.`);
       const maps = held.maps[name] || [];
       const stage = maps[v.layer - 1];
-      const lut = GRADCAM.colormaps[v.colormap];
-      const boxed = (layerCam, picture) => (v.box ? drawBox(picture, w, h, localise(layerCam, w, h, v.threshold)) : picture);
+      const blend = `${v.colormap}/${v.opacity}/${v.box ? v.threshold : "no box"}`;
+      const overlayAt = (layer) => () => {
+        const cam = this.cam(name, layer);
+        const picture = overlay(held.original, cam.levels, this.lut(v.colormap), this.blendTable(v.opacity));
+        return v.box ? drawBox(picture, w, h, this.boxOf(cam, v.threshold)) : picture;
+      };
       if (!maps.length && !this.pending(classIdx)) this.request(classIdx);
       if (stage) {
-        const cam01 = this.cam(name, v.layer);
-        const heat = heatmap(cam01, lut);
-        put(1, heat, `${method} heatmap of ${what}`);
-        put(2, boxed(cam01, overlay(held.original, heat, v.opacity)), `Overlay of the ${method} map of ${what}`);
+        show(1, `${name}/${v.layer}/${v.colormap}`, `${method} heatmap of ${what}`, () => heatmap(this.cam(name, v.layer).levels, this.lut(v.colormap)));
+        show(2, `${name}/${v.layer}/${blend}`, `Overlay of the ${method} map of ${what}`, overlayAt(v.layer));
       } else {
-        for (const n of [1, 2, 4]) wait(n, `${label} at layer${v.layer}: still being computed`);
+        for (const n of [1, 2, 4]) show(n, "waiting", computing(`at layer${v.layer}`), null);
         notes.push(`⏳ ${label} · layer${v.layer}: ${held.words.computing}…`);
       }
       for (let layer = 1; layer <= 4; layer++) {
-        if (!maps[layer - 1]) {
-          wait(4 + layer, `${label} at layer${layer}: still being computed`);
-          continue;
-        }
-        const layerCam = this.cam(name, layer);
-        put(4 + layer, boxed(layerCam, overlay(held.original, heatmap(layerCam, lut), v.opacity)), `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`);
+        if (maps[layer - 1]) show(4 + layer, `${name}/${layer}/${blend}`, `Overlay at layer${layer} (${held.stages[layer - 1]}) for ${label}`, overlayAt(layer));
+        else show(4 + layer, "waiting", computing(`at layer${layer}`), null);
       }
       const guided = held.guided[classIdx];
-      if (guided) put(3, this.guidedPicture(classIdx), `Guided backprop for ${label}`);
-      else wait(3, `Guided backprop for ${label}: still being computed`);
-      if (guided && stage) put(4, gradientImage(guidedTimesMap(guided, this.cam(name, v.layer))), `Guided ${method} of ${what}`);
+      if (guided) show(3, "guided", `Guided backprop for ${label}`, () => this.guidedPicture(classIdx));
+      else show(3, "waiting", `Guided backprop for ${label}: still being computed`, null);
+      if (stage && guided) show(4, `${name}/${v.layer}`, `Guided ${method} of ${what}`, () => this.product(name, v.layer));
+      else if (stage) show(4, "waiting", `Guided ${method} of ${what}: still being computed`, null);
       if (!guided) notes.push(`⏳ ${label} · guided backprop: ${held.words.computing}…`);
-      this.element.querySelectorAll(".viewer-panels figcaption").forEach((caption, n) => (caption.textContent = held.words.titles[n].replace("{method}", method)));
-      this.element.querySelector(".viewer-strip-title").textContent = held.words.strip;
-      this.element.querySelectorAll(".viewer-strip figcaption").forEach((caption, n) => (caption.textContent = `layer${n + 1} · ${held.stages[n]}`));
-      status.textContent = notes.join(" ");
+      // Text is set only when it differs: each write would make the browser lay the page out again.
+      const setText = (node, text) => node.textContent !== text && (node.textContent = text);
+      this.element.querySelectorAll(".viewer-panels figcaption").forEach((caption, n) => setText(caption, held.words.titles[n].replace("{method}", method)));
+      setText(this.element.querySelector(".viewer-strip-title"), held.words.strip);
+      this.element.querySelectorAll(".viewer-strip figcaption").forEach((caption, n) => setText(caption, `layer${n + 1} · ${held.stages[n]}`));
+      setText(status, notes.join(" "));
       this.drawn++;
       this.element.dataset.drawn = String(this.drawn);
       const complete = maps.length === 4 && maps.every(Boolean) && Boolean(guided);
@@ -459,5 +559,5 @@
     });
   }
 
-  window.GradcamViewer = { mount, rint, axisWeights, resize, overPicture, normalise01, heatmap, overlay, percentile, gradientImage, guidedTimesMap, unpackArray, fromLevels, localise, drawBox };
+  window.GradcamViewer = { mount, rint, axisWeights, resize, overPicture, normalise01, levels, packLut, heatmap, blendTable, overlay, percentileInPlace, gradientImage, guidedTimesMap, unpackArray, unpackLevels, fromLevels, localise, drawBox };
 })();

@@ -115,7 +115,7 @@ def test_a_first_view_away_from_layer4_has_the_top_class_at_every_stage(explorer
 
 
 def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
-    from core.payload import GUIDED_BITS, from_levels, unpack_array
+    from core.payload import GUIDED_BITS, from_levels, unpack_array, unpack_levels
     from core.views import display_guided
 
     payload = new_input(explorer, photo)[0]
@@ -127,7 +127,7 @@ def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
         np.testing.assert_array_equal(unpack_array(stage["values"], np.float32, tuple(stage["grid"])), raw)
     guided = payload["guided"][str(c)]
     size = tuple(payload["size"])
-    decoded = from_levels(unpack_array(guided["levels"], np.uint16, (size[1], size[0], 3)), guided["lo"], guided["hi"], GUIDED_BITS)
+    decoded = from_levels(unpack_levels(guided["levels"], (size[1], size[0], 3)), guided["lo"], guided["hi"], GUIDED_BITS)
     exact = display_guided(explanation, c, size)
     spread = np.percentile(np.abs(exact - exact.mean()), 99)
     assert np.abs(decoded - exact).max() <= (guided["hi"] - guided["lo"]) / 4095, "one 12-bit level at most"

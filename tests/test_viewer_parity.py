@@ -112,3 +112,18 @@ def test_the_pages_resampling_equals_torchs_when_it_shrinks_a_map(browser, app_u
         expected = resize_maps(torch.from_numpy(grid)[None], size)[0].numpy()
         np.testing.assert_allclose(np.asarray(drawn, dtype=np.float32).reshape(expected.shape), expected, atol=2e-6)
     page.close()
+
+
+def test_the_page_decodes_guided_levels_as_the_server_packs_them(browser, app_url):  # noqa: F811
+    """Levels at both ends of 12 bits and jumps between neighbours far over a byte: every escape."""
+    from core.payload import pack_levels
+
+    page = open_page(browser, app_url)
+    rng = np.random.default_rng(5)
+    levels = np.clip(rng.normal(2048, 900, (23, 37, 3)), 0, 4095).astype(np.uint16)
+    levels[0, 0], levels[-1, -1], levels[5, :, 1] = 4095, 0, 0
+    decoded = page.evaluate(
+        "async ([encoded, w, h]) => Array.from(await GradcamViewer.unpackLevels(encoded, w, h, 3))", [pack_levels(levels), 37, 23]
+    )
+    np.testing.assert_array_equal(np.asarray(decoded, dtype=np.uint16).reshape(levels.shape), levels)
+    page.close()
