@@ -7,8 +7,8 @@
 Every configuration runs the same function (core.service.Explainer.first: the first view's
 piece, then the top-5 at every stage, class by class) on the same pictures:
 
-* embedded: in this process, on as many worker threads as the page runs passes at once
-  (GRADCAM_NETWORK_CONCURRENCY, by default by cores);
+* embedded: in this process, every request on a thread of its own, the passes ordered by the
+  explainer's scheduler (first views before completions; GRADCAM_NETWORK_CONCURRENCY at once);
 * Ray, one replica with every core, then two replicas of one core each, on a local
   ``ray.cluster_utils.Cluster`` on this machine, reached as the page reaches them (demo.remote,
   over Serve's HTTP proxy).
@@ -16,9 +16,8 @@ piece, then the top-5 at every stage, class by class) on the same pictures:
 First the hop: one request at a time on an idle machine, the time to the first view's piece,
 embedded against one replica with the same number of threads; the difference is what the Ray
 hop costs (target <= 15 ms). Then each class: all students released at once; per student the
-wait for the first view's piece and for the last piece. The page's own scheduler, which puts
-every first view before any completion, is not in this comparison: benchmarks/classroom.py
-measures the page.
+wait for the first view's piece and for the last piece. The page itself is measured by
+benchmarks/classroom.py and benchmarks/browser.py.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from core import read_image
     from core.service import Explainer
-    from demo.common import NETWORK_CONCURRENCY
 
     cores = os.cpu_count() or 1
     print(f"Cluster benchmark: {args.model}, top-{TOP_K}, {args.long_side} px pictures, classes of {args.students}")
@@ -73,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(cores)
     hop["embedded"] = _sequential(lambda p, name: embedded.first(p, args.model, TOP_K, "float32", "gradcam", 4, SIDE, name), pictures[0])
     for students in args.students:
-        rows.append(_class_row("embedded", students, _at_once(_threads(embedded, args.model, NETWORK_CONCURRENCY), pictures[:students])))
+        ask = lambda p, name: embedded.first(p, args.model, TOP_K, "float32", "gradcam", 4, SIDE, name)  # noqa: E731
+        rows.append(_class_row("embedded", students, _at_once(ask, pictures[:students])))
     del embedded
 
     for replicas in (1, 2):
@@ -95,17 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(rows))
     print(f"\nload average at end {loadavg()}")
     return 0
-
-
-def _threads(explainer, model: str, workers: int) -> Ask:
-    """The embedded explainer behind ``workers`` threads, as the page's scheduler lets passes run."""
-    gate = threading.Semaphore(workers)
-
-    def ask(picture, name: str) -> Iterator[dict]:
-        with gate:
-            yield from explainer.first(picture, model, TOP_K, "float32", "gradcam", 4, SIDE, name)
-
-    return ask
 
 
 def _sequential(ask: Ask, picture) -> Stat:

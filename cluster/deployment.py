@@ -57,7 +57,9 @@ def json_lines(pieces: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     yield json.dumps(END).encode() + b"\n"
 
 
-@serve.deployment(name="Explainer", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=4)
+# Requests enter the replica up to max_ongoing_requests, where its scheduler runs every waiting
+# first view before any completion; those beyond wait in Serve's queue, first come first served.
+@serve.deployment(name="Explainer", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=16)
 class ExplainerDeployment:
     def __init__(self, weights: str = "imagenet", budget_mb: float | None = None, preload: list[str] | tuple[str, ...] = ()) -> None:
         self.explainer = Explainer(weights, budget_mb, tuple(preload))

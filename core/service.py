@@ -14,16 +14,18 @@ requests (:attr:`Explainer.recent`) only saves it a pass.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import numpy as np
 
 from core.engine import Explanation, explain
 from core.methods import METHODS, PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, method_classes
+from core.scheduler import NetworkScheduler, network_concurrency
 from core.shelf import ModelShelf
 from core.views import display_size
 
@@ -53,11 +55,18 @@ def class_piece(explanation: Explanation, name: str, class_idx: int, method: str
     return classes_piece(explanation, name, [class_idx], method, display_size(explanation, side), guided=guided)
 
 
-def completed_pieces(explanation: Explanation, name: str, method: str, side: int) -> Iterator[dict[str, Any]]:
+def completed_pieces(
+    explanation: Explanation, name: str, method: str, side: int, gate: Callable[[], ContextManager[None]] = contextlib.nullcontext
+) -> Iterator[dict[str, Any]]:
     """Each top-k class as soon as one completion pass has stored it, the top class first (its
-    guided map already travelled with the first piece)."""
+    guided map already travelled with the first piece). The pass runs inside ``gate()``."""
+
+    def complete() -> None:
+        with gate():
+            explanation.complete()
+
     with ThreadPoolExecutor(1, thread_name_prefix="completion") as pool:
-        completion = pool.submit(explanation.complete)
+        completion = pool.submit(complete)
         for n, c in enumerate(explanation.top_classes):
             _wait_for_class(explanation, c, completion)
             yield class_piece(explanation, name, c, method, side, guided=n > 0)
@@ -83,10 +92,12 @@ def prepare(explanation: Explanation, classes: list[int]) -> None:
 class Explainer:
     """What one replica runs: models from its own shelf (lazily loaded, least recently used
     evicted within a memory budget), explanations of the last few requests, and the service's
-    two calls. Thread-safe: a replica answers several requests at once."""
+    two calls. Thread-safe: a replica answers several requests at once, and its scheduler runs
+    every waiting first view before any completion, as the page's does."""
 
     def __init__(self, weights: str = "imagenet", budget_mb: float | None = None, preload: tuple[str, ...] = ()) -> None:
         self.shelf = ModelShelf(weights, budget_mb=budget_mb)
+        self.scheduler = NetworkScheduler(network_concurrency())
         self.recent: OrderedDict[str, Explanation] = OrderedDict()
         self._lock = threading.Lock()
         for model_name in preload:
@@ -99,11 +110,12 @@ class Explainer:
         try:
             reason = self.shelf.fallback_reason(model)
             if method in PERTURBATION_METHODS:
-                prepare(explanation, [explanation.top_classes[0]])
+                with self.scheduler.first_view():
+                    prepare(explanation, [explanation.top_classes[0]])
                 yield first_piece(explanation, name, method, side, reason)
                 return
             yield first_piece(explanation, name, method, side, reason)
-            yield from completed_pieces(explanation, name, method, side)
+            yield from completed_pieces(explanation, name, method, side, self.scheduler.background)
         finally:
             release()
 
@@ -112,7 +124,8 @@ class Explainer:
         _check_method(method)
         explanation, release = self._explanation(picture, model, top_k, precision, name)
         try:
-            prepare(explanation, classes)
+            with self.scheduler.first_view():
+                prepare(explanation, classes)
             size = display_size(explanation, side)
             return classes_piece(explanation, name, classes, method, size)
         finally:
@@ -126,7 +139,7 @@ class Explainer:
                 self.recent.move_to_end(name)
         if found is not None:
             return found, self.shelf.hold(found)
-        with self.shelf.lease(model) as network:
+        with self.shelf.lease(model) as network, self.scheduler.first_view():
             explanation = explain(network, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages)
             release = self.shelf.hold(explanation)
         with self._lock:

@@ -17,7 +17,7 @@ from core.methods import METHOD_INFO
 from core.weights import MODEL_FAMILIES, MODELS
 from demo import texts
 from demo.language import words_for
-from demo.scheduler import HANDLERS, network_concurrency
+from core.scheduler import HANDLERS, network_concurrency
 
 DEFAULT_MODEL = "resnet50"
 #: Uploads are explained and shown at most this large: the model sees ≤448 px anyway.
@@ -28,7 +28,7 @@ DISPLAY_SIDE = 640
 PANEL_SIDE = 384
 MAX_TOP_K = 10
 #: Network passes at once: 1 on a 2-vCPU Space (one pass saturates both), one per 4 cores beyond,
-#: or $GRADCAM_NETWORK_CONCURRENCY (see demo.scheduler).
+#: or $GRADCAM_NETWORK_CONCURRENCY (see core.scheduler).
 NETWORK_CONCURRENCY = network_concurrency()
 #: Events that may run the network enter their handler this many at a time; the scheduler, not
 #: Gradio's queue, then orders their passes, so it sees every waiting first view.

@@ -25,7 +25,7 @@ from core.shelf import ModelShelf
 from core.views import display_size
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
 from demo.language import words_for
-from demo.scheduler import Completer, NetworkScheduler
+from core.scheduler import Completer, NetworkScheduler
 from demo.session import ExplanationCache, image_digest
 from demo.remote import ClusterRoute
 from demo.status import Summary, banner, class_choices, predictions, shelf_banner, status_line

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from core import read_image
+from core.methods import PERTURBATION_METHODS
 from demo.common import DISPLAY_SIDE, PANEL_SIDE, PageError
 
 #: Where the page finds the explainer: Serve's HTTP address and the application's route prefix.
@@ -42,7 +43,9 @@ class ClusterExplainer:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.retries = 0  # requests sent again after a failure, for the figures and the tests
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        # Each page whose rest of the top-k is still on its way holds a connection: a classroom's worth.
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=limits)
 
     def first(self, picture: Image.Image, model: str, top_k: int, precision: str, method: str, layer: int, side: int, name: str) -> Iterator[dict[str, Any]]:
         """The first piece, then the rest of the top-k class by class, as the cluster sends them."""
@@ -134,6 +137,9 @@ class ClusterRoute:
         piece = self._unless_gone(lambda: next(stream))
         if piece is None:
             return None
+        if method in PERTURBATION_METHODS:  # no rest follows: read the end line, let the connection go
+            self._unless_gone(lambda: list(stream))
+            stream = None
         with self._lock:
             previous = self._sessions.get(session)
             self._sessions[session] = _Held(name, [int(p["index"]) for p in piece["predictions"]], stream)

@@ -216,7 +216,7 @@ class Progress:
 
 @pytest.fixture
 def explorer():
-    from demo.scheduler import Completer, NetworkScheduler
+    from core.scheduler import Completer, NetworkScheduler
     from demo.explore import Explorer
 
     explorer = Explorer("random")

@@ -17,7 +17,7 @@ import pytest
 
 from core import explain
 from core.forward import Twin
-from demo.scheduler import BACKGROUND_NICE, CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
+from core.scheduler import BACKGROUND_NICE, CONCURRENCY_ENV, Completer, NetworkScheduler, network_concurrency
 from tests.models import random_resnet
 from tests.test_engine import smooth_image
 
