@@ -11,13 +11,12 @@ as do the teaching tools (demo/teaching.py); the words beside the maps are demo/
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
 
-from core import METHODS, MODELS, PRECISIONS, Explanation, describe_stages, explain, read_image
+from core import METHODS, MODELS, PRECISIONS, Explanation, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, method_classes
 from core.service import first_piece
@@ -26,7 +25,7 @@ from core.views import display_size
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
 from demo.language import words_for
 from core.scheduler import Completer, NetworkScheduler
-from demo.session import ExplanationCache, image_digest
+from demo.session import ExplanationCache, image_digest, payload_name
 from demo.remote import ClusterRoute
 from demo.status import Summary, banner, class_choices, predictions, shelf_banner, status_line
 
@@ -133,31 +132,26 @@ class Explorer:
 
     # ----- what the page draws ----------------------------------------------------------
 
-    @staticmethod
-    def payload_key(key: tuple) -> str:
-        """The payload's name for an explanation: pieces with the same name add to what the page holds."""
-        return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
-
     def payload(self, explanation: Explanation, key: tuple, classes: list[int], method: str) -> dict[str, Any]:
         """The maps of ``classes`` for the page to draw, after the passes they need."""
         for c in classes:
             self.ready(explanation, c, 1)
         with self._perturbation_gate(explanation, method):
-            return classes_piece(explanation, self.payload_key(key), classes, method, display_size(explanation, PANEL_SIDE))
+            return classes_piece(explanation, payload_name(key), classes, method, display_size(explanation, PANEL_SIDE))
 
     def first_payload(self, image: str, model_name: str, top_k: int, method: str, layer: int, session: str, progress: gr.Progress | None) -> tuple[dict[str, Any], bool]:
         """The first view's piece (core.service.first_piece), from the cluster or from here, and
         whether it was explained here because the cluster did not answer."""
         key = self.key(image, model_name, top_k, session)
         if self.cluster is not None:
-            piece = self.cluster.first(session, image, key, self.payload_key(key), method, int(layer))
+            piece = self.cluster.first(session, image, key, method, int(layer))
             if piece is not None:
                 return piece, False
         explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
         if method in PERTURBATION_METHODS:
             self.ready(explanation, explanation.top_classes[0], 1)
         with self._perturbation_gate(explanation, method):
-            piece = first_piece(explanation, self.payload_key(key), method, PANEL_SIDE, self.shelf.fallback_reason(model_name))
+            piece = first_piece(explanation, payload_name(key), method, PANEL_SIDE, self.shelf.fallback_reason(model_name))
         return piece, self.cluster is not None
 
     def _perturbation_gate(self, explanation: Explanation, method: str) -> ContextManager[None]:
@@ -199,14 +193,14 @@ class Explorer:
             return
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
-        remote = self.cluster.rest(session, self.payload_key(key)) if self.cluster is not None else None
+        remote = self.cluster.rest(session, key) if self.cluster is not None else None
         if remote is not None and (yield from remote):
             return
         explanation = self.explanation(image, model_name, top_k, session)
         size = display_size(explanation, PANEL_SIDE)
         for n, c in enumerate(explanation.top_classes):
             self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
-            yield classes_piece(explanation, self.payload_key(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
+            yield classes_piece(explanation, payload_name(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
 
     @user_errors
     def on_method(self, image, model_name, top_k, method, class_idx, request: gr.Request = None) -> Iterator[dict]:
@@ -216,11 +210,11 @@ class Explorer:
             return
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
-        tops = self.cluster.top_classes(session, self.payload_key(key)) if self.cluster is not None else None
+        tops = self.cluster.top_classes(session, key) if self.cluster is not None else None
         if tops is not None:  # one call: the completion that brings one top-k class brings them all
             selected = tops[0] if class_idx is None else int(class_idx)
             classes = [selected] if method in PERTURBATION_METHODS else [selected, *(c for c in tops if c != selected)]
-            piece = self.cluster.maps(image, key, self.payload_key(key), method, classes)
+            piece = self.cluster.maps(image, key, method, classes)
             if piece is not None:
                 yield piece
                 return
@@ -240,20 +234,11 @@ class Explorer:
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
         class_idx = int(evt.index)
-        if self.cluster is not None and self.cluster.top_classes(session, self.payload_key(key)) is not None:
-            piece = self.cluster.maps(image, key, self.payload_key(key), method, [class_idx])
+        if self.cluster is not None and self.cluster.top_classes(session, key) is not None:
+            piece = self.cluster.maps(image, key, method, [class_idx])
             if piece is not None:
                 return piece
         return self.payload(self.explanation(image, model_name, top_k, session), key, [class_idx], method)
-
-    def layer_info(self, model_name: str, request: gr.Request = None) -> dict:
-        """The slider's info line names the module and grid behind each position, for this model."""
-        if model_name not in MODELS:
-            return gr.update()
-        with self.shelf.lease(model_name) as model:
-            stages = describe_stages(model)
-        positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
-        return gr.update(info=words_for(request).LAYER_POSITIONS.format(positions=positions))
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(session_of(request))

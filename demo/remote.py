@@ -24,6 +24,7 @@ from PIL import Image
 from core import read_image
 from core.methods import PERTURBATION_METHODS
 from demo.common import DISPLAY_SIDE, PANEL_SIDE, PageError
+from demo.session import CacheKey, payload_name
 
 #: Where the page finds the explainer: Serve's HTTP address and the application's route prefix.
 CLUSTER_URL_ENV = "GRADCAM_RAY_URL"
@@ -131,8 +132,9 @@ class ClusterRoute:
         self._sessions: dict[str, _Held] = {}
         self._lock = threading.Lock()
 
-    def first(self, session: str, image: str, key: tuple, name: str, method: str, layer: int) -> dict[str, Any] | None:
+    def first(self, session: str, image: str, key: CacheKey, method: str, layer: int) -> dict[str, Any] | None:
         picture = read_image(image, max_side=DISPLAY_SIDE)  # a bad upload is refused here, before the cluster
+        name = payload_name(key)
         stream = self.explainer.first(picture, key[1], key[2], key[3], method, layer, PANEL_SIDE, name)
         piece = self._unless_gone(lambda: next(stream))
         if piece is None:
@@ -147,13 +149,13 @@ class ClusterRoute:
             previous.stream.close()  # its upload was replaced before its rest was read
         return piece
 
-    def rest(self, session: str, name: str) -> Generator[dict[str, Any], None, bool] | None:
+    def rest(self, session: str, key: CacheKey) -> Generator[dict[str, Any], None, bool] | None:
         """The rest of the first view's top-k as the cluster stores it, or None if this session
-        holds no open stream of ``name``. The generator returns False if the cluster went away
+        holds no open stream of ``key``. The generator returns False if the cluster went away
         on the way and the page falls back (it then explains the rest itself)."""
         with self._lock:
             held = self._sessions.get(session)
-            if held is None or held.name != name or held.stream is None:
+            if held is None or held.name != payload_name(key) or held.stream is None:
                 return None
             stream, held.stream = held.stream, None
         return self._drain(stream)
@@ -167,15 +169,16 @@ class ClusterRoute:
                 return True
             yield piece
 
-    def top_classes(self, session: str, name: str) -> list[int] | None:
+    def top_classes(self, session: str, key: CacheKey) -> list[int] | None:
+        """The top-k of the session's first view of ``key`` if the cluster made it, else None."""
         with self._lock:
             held = self._sessions.get(session)
-        return held.top_classes if held is not None and held.name == name else None
+        return held.top_classes if held is not None and held.name == payload_name(key) else None
 
-    def maps(self, image: str, key: tuple, name: str, method: str, classes: list[int]) -> dict[str, Any] | None:
+    def maps(self, image: str, key: CacheKey, method: str, classes: list[int]) -> dict[str, Any] | None:
         """One piece with the maps of ``classes`` under ``method``."""
         picture = read_image(image, max_side=DISPLAY_SIDE)
-        return self._unless_gone(lambda: self.explainer.classes(picture, key[1], key[2], key[3], method, classes, PANEL_SIDE, name))
+        return self._unless_gone(lambda: self.explainer.classes(picture, key[1], key[2], key[3], method, classes, PANEL_SIDE, payload_name(key)))
 
     def drop_session(self, session: str) -> None:
         with self._lock:

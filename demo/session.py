@@ -32,6 +32,11 @@ def image_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def payload_name(key: CacheKey) -> str:
+    """The name of an explanation's payload: pieces with the same name add to what the page holds."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+
+
 class ExplanationCache:
     """A two-level LRU: at most PER_SESSION entries per session and TOTAL overall."""
 

@@ -1,5 +1,6 @@
 """What the Explore tab says in words about an explanation: the status line, the predictions
-under their heading, the class picker's choices, and the banner over untrained weights. /explain
+under their heading, the class picker's choices, the banner over untrained weights, and the
+layer slider's line about what each position is. /explain
 returns the same status line and predictions."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from core import Explanation
+from core import MODELS, Explanation, describe_stages
 from core.payload import prediction_rows
 from core.service import about
 from core.shelf import ModelShelf
@@ -82,3 +83,13 @@ def shelf_banner(shelf: ModelShelf, model_name: str, words: ModuleType = texts) 
     """The banner before any explanation: from what the shelf knows of the model's weights."""
     reason = shelf.fallback_reason(model_name)
     return banner(model_name, reason is not None or shelf.weights == "random", reason, words)
+
+
+def layer_positions(shelf: ModelShelf, model_name: str, words: ModuleType = texts) -> dict:
+    """The layer slider's info line: the module and grid behind each position, for this model."""
+    if model_name not in MODELS:
+        return gr.update()
+    with shelf.lease(model_name) as model:
+        stages = describe_stages(model)
+    positions = " · ".join(f"{n} = {label}" for n, label in enumerate(stages, start=1))
+    return gr.update(info=words.LAYER_POSITIONS.format(positions=positions))

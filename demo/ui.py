@@ -34,10 +34,11 @@ from demo.common import (  # noqa: E402
 )
 from demo.explore import Explorer  # noqa: E402
 from demo.hide import add_hide_and_see  # noqa: E402
-from demo.language import I18N, tr  # noqa: E402
+from demo.language import I18N, tr, words_for  # noqa: E402
 from demo.live import LIVE_CSS, live_tab  # noqa: E402
 from demo.pictures import ServerPictures  # noqa: E402
 from demo.remote import ClusterRoute, cluster_route  # noqa: E402
+from demo.status import layer_positions  # noqa: E402
 from demo.teaching import Controls, add_teaching_tools  # noqa: E402
 from demo.viewer import viewer_component  # noqa: E402
 
@@ -229,9 +230,13 @@ def build_demo(weights: str | None = None, cluster: ClusterRoute | None = None) 
                 _api(pictures, controls)
             with gr.Tab(tr("TAB_LIVE"), id="live"):
                 live_tab(demo, explorer.shelf, categories, controls.image, tabs, network=explorer.scheduler.first_view, precision=DEFAULT_PRECISION)
-        layer_info = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
-        controls.model.change(explorer.layer_info, [controls.model], [controls.layer], **layer_info)
-        demo.load(explorer.layer_info, [controls.model], [controls.layer], **layer_info)
+
+        def layer_info(model_name: str, request: gr.Request = None) -> dict:
+            return layer_positions(explorer.shelf, model_name, words_for(request))
+
+        rendering = dict(concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented")
+        controls.model.change(layer_info, [controls.model], [controls.layer], **rendering)
+        demo.load(layer_info, [controls.model], [controls.layer], **rendering)
         demo.unload(explorer.on_unload)
     return demo
 

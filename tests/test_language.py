@@ -15,6 +15,7 @@ from core.handout import ENGLISH as ENGLISH_HANDOUT, PAGE_SIZE, HandoutWords
 from demo import texts
 from demo.explore import Explorer
 from demo.pictures import ServerPictures
+from demo.status import layer_positions
 from demo.language import ENGLISH, I18N, LANGUAGES, font_for, language_of, sentences, tr, words_for
 from demo.teaching import TeachingTools, handout_language
 from tests.conftest import IN_CI
@@ -125,7 +126,7 @@ def test_the_status_line_predictions_and_errors_follow_the_browser(explorer, pho
         assert "weights: random" in english_status
         with pytest.raises(gr.Error, match="먼저 이미지를 올리세요"):
             ServerPictures(explorer).on_full_size(None, "resnet18", 4, None, 1, "jet", 0.5, False, request=korean)
-        assert "얕고 선명함" in explorer.layer_info("resnet18", request=korean)["info"]
+        assert "얕고 선명함" in layer_positions(explorer.shelf, "resnet18", words_for(korean))["info"]
     finally:
         assert explorer.completer.join(120)
 
