@@ -47,6 +47,22 @@ def choose_model(page, name: str) -> None:
     page.get_by_role("option", name=name).first.click()
 
 
+def type_number(page, selector: str, value: str) -> None:
+    """Types a number into a slider's box as a person would, once the box keeps what was typed.
+
+    A slider inside a closed accordion is mounted when the accordion opens, and Gradio then sets its
+    value once more (after its expand event): a number typed in that window is overwritten, which
+    no person types fast enough to meet, so the box is typed again until it holds the number."""
+    box = page.locator(selector)
+    for _ in range(5):
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_timeout(250)
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"{selector} does not keep {value}: it shows {box.input_value()}")
+
+
 def held_key(page) -> str | None:
     return page.evaluate("() => window.gradcamViewer.held ? window.gradcamViewer.held.key : null")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pagehelpers import ARTIFACTS, ROOT, TIMEOUT_MS, browser, choose_model, held_key, open_page, top_k_held, upload, wait_for_view  # noqa: F401
+from tests.pagehelpers import ARTIFACTS, ROOT, TIMEOUT_MS, browser, choose_model, held_key, open_page, top_k_held, type_number, upload, wait_for_view  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,17 @@ def canvas_digest(page, n: int) -> int:
 
 
 def wait_drawn(page, **expected) -> None:
-    page.wait_for_function(
-        "(expected) => { const v = JSON.parse(window.gradcamViewer.element.dataset.view || '{}'); return !window.gradcamViewer.frame && Object.entries(expected).every(([k, x]) => v[k] === x); }",
-        arg=expected,
-        timeout=TIMEOUT_MS,
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "(expected) => { const v = JSON.parse(window.gradcamViewer.element.dataset.view || '{}'); return !window.gradcamViewer.frame && Object.entries(expected).every(([k, x]) => v[k] === x); }",
+            arg=expected,
+            timeout=TIMEOUT_MS,
+        )
+    except PlaywrightTimeout:
+        drawn = page.evaluate("() => [window.gradcamViewer.frame, window.gradcamViewer.view, window.gradcamViewer.element.dataset.view, [...document.querySelectorAll('#opacity input')].map(i => i.value)]")
+        pytest.fail(f"the viewer never drew {expected}; frame, view asked and view drawn: {drawn}; page errors: {page.errors}")
 
 
 def drag_layer_slider(page, positions: list[int]) -> list[int]:
@@ -84,9 +90,7 @@ def test_upload_then_every_switch_is_drawn_in_the_page_without_a_request(browser
     page.screenshot(path=str(ARTIFACTS / f"explorer-{scheme}-second-class.png"), full_page=True)
 
     page.locator("#more-controls > button").first.click()
-    opacity = page.locator("#opacity input[type=number]")
-    opacity.fill("0.3")
-    opacity.press("Enter")
+    type_number(page, "#opacity input[type=number]", "0.3")
     wait_drawn(page, opacity=0.3)
     page.locator("#colormap input").click()
     page.get_by_role("option", name="cividis").click()
