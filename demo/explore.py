@@ -11,6 +11,7 @@ as do the teaching tools (demo/teaching.py); the words beside the maps are demo/
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from typing import Any, Callable, ContextManager, Iterator
 
@@ -55,6 +56,8 @@ class Explorer:
         self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
         self.completer = Completer(self.scheduler)
         self._precisions: dict[str, str] = {}  # per session, when it differs from DEFAULT_PRECISION
+        self._answering: set[tuple] = set()  # the events being answered: (event, session, key, method)
+        self._answering_lock = threading.Lock()
 
     def precision(self, session: str) -> str:
         return self._precisions.get(session, DEFAULT_PRECISION)
@@ -84,9 +87,10 @@ class Explorer:
         """The session's Explanation of the upload, from the cache or from one network pass. A first
         view at a ``layer`` other than 4 takes the top class at every stage in that pass."""
         key = self.key(image, model_name, top_k, session)
-        found = self.cache.get(session, key)
-        if found is not None:
-            return found
+        return self.cache.get_or_make(session, key, lambda: self._explain(image, model_name, key, progress, layer))
+
+    def _explain(self, image: str, model_name: str, key: tuple, progress: gr.Progress | None, layer: int) -> Explanation:
+        """One network pass, and the background completion of the rest of the top-k submitted."""
         if progress is not None:
             progress(0.1, desc=f"Loading {model_name}…")
         # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
@@ -95,11 +99,10 @@ class Explorer:
             if progress is not None:
                 progress(0.5, desc="Running the network…")
             with self.scheduler.first_view():
-                explanation = _explain_on_device(model, picture, int(top_k), key[3], int(layer) != 4)
+                explanation = _explain_on_device(model, picture, key[2], key[3], int(layer) != 4)
             release = self.shelf.hold(explanation)
         # It holds its model until its background completion has the whole top-k, then only its maps.
         self.completer.submit(explanation).add_done_callback(lambda _: release())
-        self.cache.put(session, key, explanation)
         return explanation
 
     @contextlib.contextmanager
@@ -169,7 +172,11 @@ class Explorer:
         if not image:
             return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", shelf_banner(self.shelf, model_name, words)]
         started = time.perf_counter()
-        payload, fell_back = self.first_payload(image, model_name, top_k, method, layer, session_of(request), progress)
+        session = session_of(request)
+        with self._alone("first view", session, self.key(image, model_name, top_k, session), method) as alone:
+            if not alone:
+                return [gr.skip()] * 6
+            payload, fell_back = self.first_payload(image, model_name, top_k, method, layer, session, progress)
         payload["model"] = model_name
         payload["words"] = {"titles": list(words.VIEWER_TITLES), "strip": words.VIEWER_STRIP, "computing": words.VIEWER_COMPUTING}
         summary = Summary.of_piece(payload)
@@ -193,14 +200,33 @@ class Explorer:
             return
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
-        remote = self.cluster.rest(session, key) if self.cluster is not None else None
-        if remote is not None and (yield from remote):
-            return
-        explanation = self.explanation(image, model_name, top_k, session)
-        size = display_size(explanation, PANEL_SIDE)
-        for n, c in enumerate(explanation.top_classes):
-            self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
-            yield classes_piece(explanation, payload_name(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
+        with self._alone("rest", session, key, method) as alone:
+            if not alone:
+                yield gr.skip()
+                return
+            remote = self.cluster.rest(session, key) if self.cluster is not None else None
+            if remote is not None and (yield from remote):
+                return
+            explanation = self.explanation(image, model_name, top_k, session)
+            size = display_size(explanation, PANEL_SIDE)
+            for n, c in enumerate(explanation.top_classes):
+                self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
+                yield classes_piece(explanation, payload_name(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
+
+    @contextlib.contextmanager
+    def _alone(self, *event: Any) -> Iterator[bool]:
+        """Whether no identical event is being answered for the session. The image control fires
+        its change event twice when a photo replaces another: the second first view and its rest
+        would only repeat the first's work and send the page what it holds."""
+        with self._answering_lock:
+            alone = event not in self._answering
+            self._answering.add(event)
+        try:
+            yield alone
+        finally:
+            if alone:
+                with self._answering_lock:
+                    self._answering.discard(event)
 
     @user_errors
     def on_method(self, image, model_name, top_k, method, class_idx, request: gr.Request = None) -> Iterator[dict]:

@@ -12,6 +12,8 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
+from typing import Callable
 
 from core import Explanation
 
@@ -44,6 +46,7 @@ class ExplanationCache:
         self.per_session = per_session
         self.total = total
         self._entries: OrderedDict[tuple[str, CacheKey], Explanation] = OrderedDict()
+        self._making: dict[tuple[str, CacheKey], Future] = {}  # explanations being made, for those who ask meanwhile
         self._lock = threading.Lock()
 
     def get(self, session: str, key: CacheKey) -> Explanation | None:
@@ -52,6 +55,35 @@ class ExplanationCache:
             if explanation is not None:
                 self._entries.move_to_end((session, key))
             return explanation
+
+    def get_or_make(self, session: str, key: CacheKey, make: Callable[[], Explanation]) -> Explanation:
+        """The cached Explanation, or the one ``make()`` gives, made once however many ask at once.
+
+        A browser's image control fires its change event twice when a photo replaces another, so
+        two identical first views arrive together: the second waits for the first's pass (and
+        fails with its error) rather than running the network again beside it."""
+        with self._lock:
+            explanation = self._entries.get((session, key))
+            if explanation is not None:
+                self._entries.move_to_end((session, key))
+                return explanation
+            making = self._making.get((session, key))
+            mine = making is None
+            if mine:
+                making = self._making[(session, key)] = Future()
+        if not mine:
+            return making.result()
+        try:
+            explanation = make()
+            self.put(session, key, explanation)
+            making.set_result(explanation)
+            return explanation
+        except BaseException as err:
+            making.set_exception(err)
+            raise
+        finally:
+            with self._lock:
+                del self._making[(session, key)]
 
     def put(self, session: str, key: CacheKey, explanation: Explanation) -> None:
         with self._lock:

@@ -354,6 +354,9 @@
     /** Merges a payload or a piece of one; a new key starts a new explanation. */
     async receive(payload) {
       if (!payload || !payload.key) return;
+      // The same first view again (the image control fires its change event twice when a photo
+      // replaces another) brings nothing new, and starting over would drop the classes held since.
+      if (payload.original && this.held && this.held.key === payload.key && this.view.method === payload.method) return;
       if (payload.original) {
         const held = { ...payload, maps: {}, guided: {}, original: null };
         held.original = await decodePicture(payload.original);

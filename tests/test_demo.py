@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import gradio as gr
 import numpy as np
 import pytest
@@ -178,6 +182,61 @@ def test_the_explanation_cache_is_bounded_per_session_and_overall():
     cache.put("c", ("y", "m", 5), object())
     assert len(cache) == 3
     assert cache.get("a", ("1", "m", 5)) is None, "the least recently used entry went first"
+
+
+def test_an_explanation_asked_for_while_it_is_being_made_is_made_once():
+    cache, made, started = ExplanationCache(), [], threading.Event()
+
+    def make():
+        made.append(1)
+        started.set()
+        time.sleep(0.3)
+        return object()
+
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(cache.get_or_make, "s", ("k", "m", 5), make)
+        assert started.wait(10)
+        others = [pool.submit(cache.get_or_make, "s", ("k", "m", 5), make) for _ in range(2)]
+        assert {id(f.result()) for f in [first, *others]} == {id(first.result())} and len(made) == 1
+
+    def fail():
+        time.sleep(0.2)
+        raise ValueError("no")
+
+    with ThreadPoolExecutor(2) as pool:
+        failing = pool.submit(cache.get_or_make, "s", ("bad", "m", 5), fail)
+        time.sleep(0.05)
+        waiting = pool.submit(cache.get_or_make, "s", ("bad", "m", 5), make)
+        for future in (failing, waiting):
+            with pytest.raises(ValueError, match="no"):
+                future.result()
+    assert cache.get_or_make("s", ("bad", "m", 5), lambda: "made") == "made", "an error is not kept"
+
+
+def test_a_first_view_asked_twice_at_once_runs_one_pass_and_sends_once(explorer, tmp_path, forward_calls):
+    """Chromium's image control fires its change event twice when a photo replaces another: the
+    second first view and its rest must neither run the network again nor resend what the page holds."""
+    photo = str(tmp_path / "twice.png")
+    smooth_image(300, 200, seed=11).save(photo)
+    request = gr.Request(session_hash="twice")
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: explorer.on_new_input(photo, "resnet18", 3, "gradcam", request=request), range(2)))
+    sent = [a for a in answers if not isinstance(a[0], dict) or a[0].get("__type__") != "update"]
+    assert len(sent) == 1 and sent[0][0]["key"], "one payload; the other answer changes nothing on the page"
+    skipped = next(a for a in answers if a is not sent[0])
+    assert all(output == gr.skip() for output in skipped)
+    assert explorer.completer.join(120)
+    assert len(forward_calls) == 2, "one first view's pass, and its completion's"
+
+    streaming = explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request)
+    first_piece = next(streaming)
+    assert list(explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request)) == [gr.skip()], "a second rest while one streams"
+    pieces = [first_piece, *streaming]
+    assert len(pieces) == 3 and all(p["key"] == sent[0][0]["key"] for p in pieces)
+    assert len(rest_after := list(explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request))) == 3, "after it, a rest is answered again"
+    assert rest_after == pieces
+    assert explorer.on_new_input(photo, "resnet18", 3, "gradcam", request=request)[0]["key"] == sent[0][0]["key"], "and a first view"
+    assert len(forward_calls) == 2, "and no pass since"
 
 
 def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):
