@@ -357,27 +357,28 @@
       // The same first view again (the image control fires its change event twice when a photo
       // replaces another) brings nothing new, and starting over would drop the classes held since.
       if (payload.original && this.held && this.held.key === payload.key && this.view.method === payload.method) return;
-      if (payload.original) {
-        const held = { ...payload, maps: {}, guided: {}, original: null };
-        held.original = await decodePicture(payload.original);
-        this.held = held;
+      if (!payload.original && (!this.held || this.held.key !== payload.key)) return; // a piece of an explanation the page has left
+      const [w, h] = payload.original ? payload.size : this.held.size;
+      // Side by side, so that the picture's decoding and the inflating of the maps overlap.
+      const [original, maps, guided] = await Promise.all([
+        payload.original ? decodePicture(payload.original) : null,
+        Promise.all(Object.entries(payload.maps || {}).map(async ([name, stages]) => [name, await Promise.all(stages.map(async (s) => s && { grid: s.grid, values: await unpackArray(s.values, Float32Array) }))])),
+        Promise.all(Object.entries(payload.guided || {}).map(async ([c, g]) => [c, fromLevels(await unpackLevels(g.levels, w, h, 3), g.lo, g.hi, GRADCAM.guidedBits)])),
+      ]);
+      if (original) {
+        this.held = { ...payload, maps: {}, guided: {}, original };
         this.cams.clear();
         this.pictures.clear();
         this.requested.clear();
         this.view.classIdx = payload.predictions.length ? payload.predictions[0].index : null;
         this.view.method = payload.method;
-      } else if (!this.held || this.held.key !== payload.key) {
-        return; // a piece of an explanation the page has left
       }
       const held = this.held;
-      for (const [name, stages] of Object.entries(payload.maps || {})) {
-        const decoded = await Promise.all(stages.map(async (s) => s && { grid: s.grid, values: await unpackArray(s.values, Float32Array) }));
+      for (const [name, stages] of maps) {
         const before = held.maps[name] || [];
-        held.maps[name] = decoded.map((stage, n) => stage || before[n] || null); // a later piece fills the stages the first lacked
+        held.maps[name] = stages.map((stage, n) => stage || before[n] || null); // a later piece fills the stages the first lacked
       }
-      for (const [c, g] of Object.entries(payload.guided || {})) {
-        held.guided[c] = fromLevels(await unpackLevels(g.levels, held.size[0], held.size[1], 3), g.lo, g.hi, GRADCAM.guidedBits);
-      }
+      for (const [c, values] of guided) held.guided[c] = values;
       if (payload.method && !payload.original) this.view.method = payload.method;
       this.schedule();
       this.warm();
