@@ -69,12 +69,15 @@ DRAWN = """([previous, flag]) => { const v = window.gradcamViewer; if (!v || !v.
 ALL_HELD = """() => { const h = window.gradcamViewer.held;
     return h.predictions.every(p => h.guided[p.index] && h.maps[`${h.method}/${p.index}/0`]); }"""
 
-#: The viewer's draw function timed on its own, each call's milliseconds kept in ``drawTimes``.
-TIME_DRAWS = """() => { const v = window.gradcamViewer; const draw = v.draw.bind(v); v.drawTimes = [];
-    v.draw = () => { const started = performance.now(); draw(); v.drawTimes.push(performance.now() - started); }; }"""
+#: The viewer's draw function timed on its own, each call's milliseconds kept in ``drawTimes``;
+#: ``framed()`` resolves at the first animation frame after the next draw, the one that shows it.
+TIME_DRAWS = """() => { const v = window.gradcamViewer; const draw = v.draw.bind(v); v.drawTimes = []; v.waiting = [];
+    v.draw = () => { const started = performance.now(); draw(); v.drawTimes.push(performance.now() - started);
+        const waiting = v.waiting.splice(0); requestAnimationFrame(() => waiting.forEach((resolve) => resolve(performance.now()))); };
+    v.framed = () => new Promise((resolve) => v.waiting.push(resolve)); }"""
 
-#: In the page: act, then wait for the viewer's draw and the frame after it; milliseconds to the
-#: frame, and of the draw function itself.
+#: In the page: act, then wait for the first animation frame after the viewer's draw; milliseconds
+#: to that frame, and of the draw function itself.
 TIMED = """async ([action, arg]) => {
     const v = window.gradcamViewer;
     const actions = {
@@ -84,12 +87,10 @@ TIMED = """async ([action, arg]) => {
         counterfactual: () => document.querySelector('#counterfactual input').click(),
         colormap: (name) => v.set({colormap: name}),
     };
-    const before = v.drawn;
+    const framed = v.framed();
     const started = performance.now();
     actions[action](arg);
-    while (v.drawn === before) await new Promise((r) => requestAnimationFrame(r));
-    await new Promise((r) => requestAnimationFrame(r));
-    return [performance.now() - started, v.drawTimes[v.drawTimes.length - 1]];
+    return [(await framed) - started, v.drawTimes[v.drawTimes.length - 1]];
 }"""
 
 
@@ -117,11 +118,9 @@ def drag(page) -> tuple[float, float, int]:
                 const v = window.gradcamViewer; const r = document.querySelector('#layer input[type=range]');
                 const before = v.drawn, times = v.drawTimes.length; let slowest = 0;
                 for (const n of [1, 2, 3, 4, 3, 2, 1]) {
-                    const count = v.drawn, started = performance.now();
+                    const framed = v.framed(), started = performance.now();
                     r.value = n; r.dispatchEvent(new Event('input', {bubbles: true}));
-                    while (v.drawn === count) await new Promise((res) => requestAnimationFrame(res));
-                    await new Promise((res) => requestAnimationFrame(res));
-                    slowest = Math.max(slowest, performance.now() - started);
+                    slowest = Math.max(slowest, (await framed) - started);
                 }
                 return [slowest, Math.max(...v.drawTimes.slice(times)), v.drawn - before];
             }"""

@@ -347,7 +347,8 @@
       this.blend = { opacity: NaN, table: null };
       this.shown = new WeakMap(); // canvas → what it shows, so that an unchanged one is not put again
       this.requested = new Set();
-      this.frame = 0;
+      this.frame = 0; // the animation frame that will draw, if one is asked
+      this.drewThisFrame = 0; // set from a draw in an event until the next frame
       this.drawn = 0; // draws so far: a test waits for the next one
     }
 
@@ -400,10 +401,13 @@
       requestIdleCallback(step);
     }
 
-    /** Changes the view; the draw happens once, in the next animation frame, whatever the number of changes. */
+    /** Changes the view and draws it in the control's own event, so that the coming frame shows
+     *  it; changes faster than frames (a drag) are drawn once more, in the next frame, not queued. */
     set(change) {
       Object.assign(this.view, change);
-      this.schedule();
+      if (this.frame || this.drewThisFrame) return this.schedule();
+      this.drewThisFrame = requestAnimationFrame(() => (this.drewThisFrame = 0));
+      this.draw();
     }
 
     schedule() {
