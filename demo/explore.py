@@ -26,7 +26,7 @@ from core.views import display_size
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
 from demo.language import words_for
 from core.scheduler import Completer, NetworkScheduler
-from demo.session import ExplanationCache, image_digest, payload_name
+from demo.session import CacheKey, ExplanationCache, image_digest, payload_name
 from demo.remote import ClusterRoute
 from demo.status import Summary, banner, class_choices, predictions, shelf_banner, status_line
 
@@ -70,7 +70,7 @@ class Explorer:
 
     # ----- getting an Explanation -------------------------------------------------------
 
-    def key(self, image: str | None, model_name: str, top_k: int, session: str) -> tuple[str, str, int, str]:
+    def key(self, image: str | None, model_name: str, top_k: int, session: str) -> CacheKey:
         """What names an explanation: the upload's content, the model, the top-k and the precision."""
         if not image:
             raise PageError("NO_IMAGE")
@@ -86,11 +86,14 @@ class Explorer:
     ) -> Explanation:
         """The session's Explanation of the upload, from the cache or from one network pass. A first
         view at a ``layer`` other than 4 takes the top class at every stage in that pass."""
-        key = self.key(image, model_name, top_k, session)
-        return self.cache.get_or_make(session, key, lambda: self._explain(image, model_name, key, progress, layer))
+        return self._explanation(image, self.key(image, model_name, top_k, session), session, progress, layer)
 
-    def _explain(self, image: str, model_name: str, key: tuple, progress: gr.Progress | None, layer: int) -> Explanation:
+    def _explanation(self, image: str, key: CacheKey, session: str, progress: gr.Progress | None = None, layer: int = 4) -> Explanation:
+        return self.cache.get_or_make(session, key, lambda: self._explain(image, key, progress, layer))
+
+    def _explain(self, image: str, key: CacheKey, progress: gr.Progress | None, layer: int) -> Explanation:
         """One network pass, and the background completion of the rest of the top-k submitted."""
+        model_name = key[1]
         if progress is not None:
             progress(0.1, desc=f"Loading {model_name}…")
         # max_side lets a big JPEG decode at 1/2, 1/4 or 1/8 scale: a 4032×3024 photo in ~35 ms, not ~190.
@@ -142,19 +145,19 @@ class Explorer:
         with self._perturbation_gate(explanation, method):
             return classes_piece(explanation, payload_name(key), classes, method, display_size(explanation, PANEL_SIDE))
 
-    def first_payload(self, image: str, model_name: str, top_k: int, method: str, layer: int, session: str, progress: gr.Progress | None) -> tuple[dict[str, Any], bool]:
-        """The first view's piece (core.service.first_piece), from the cluster or from here, and
-        whether it was explained here because the cluster did not answer."""
-        key = self.key(image, model_name, top_k, session)
+    def first_payload(self, image: str, key: CacheKey, method: str, layer: int, session: str, progress: gr.Progress | None) -> tuple[dict[str, Any], bool]:
+        """The first view's piece (core.service.first_piece) of the upload named ``key``
+        (:meth:`key`), from the cluster or from here, and whether it was explained here because
+        the cluster did not answer."""
         if self.cluster is not None:
             piece = self.cluster.first(session, image, key, method, int(layer))
             if piece is not None:
                 return piece, False
-        explanation = self.explanation(image, model_name, top_k, session, progress, layer=layer)
+        explanation = self._explanation(image, key, session, progress, layer)
         if method in PERTURBATION_METHODS:
             self.ready(explanation, explanation.top_classes[0], 1)
         with self._perturbation_gate(explanation, method):
-            piece = first_piece(explanation, payload_name(key), method, PANEL_SIDE, self.shelf.fallback_reason(model_name))
+            piece = first_piece(explanation, payload_name(key), method, PANEL_SIDE, self.shelf.fallback_reason(key[1]))
         return piece, self.cluster is not None
 
     def _perturbation_gate(self, explanation: Explanation, method: str) -> ContextManager[None]:
@@ -173,10 +176,11 @@ class Explorer:
             return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", shelf_banner(self.shelf, model_name, words)]
         started = time.perf_counter()
         session = session_of(request)
-        with self._alone("first view", session, self.key(image, model_name, top_k, session), method) as alone:
+        key = self.key(image, model_name, top_k, session)  # hashes the upload: once per event
+        with self._alone("first view", session, key, method) as alone:
             if not alone:
                 return [gr.skip()] * 6
-            payload, fell_back = self.first_payload(image, model_name, top_k, method, layer, session, progress)
+            payload, fell_back = self.first_payload(image, key, method, layer, session, progress)
         payload["model"] = model_name
         payload["words"] = {"titles": list(words.VIEWER_TITLES), "strip": words.VIEWER_STRIP, "computing": words.VIEWER_COMPUTING}
         summary = Summary.of_piece(payload)
@@ -207,7 +211,7 @@ class Explorer:
             remote = self.cluster.rest(session, key) if self.cluster is not None else None
             if remote is not None and (yield from remote):
                 return
-            explanation = self.explanation(image, model_name, top_k, session)
+            explanation = self._explanation(image, key, session)
             size = display_size(explanation, PANEL_SIDE)
             for n, c in enumerate(explanation.top_classes):
                 self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
@@ -244,7 +248,7 @@ class Explorer:
             if piece is not None:
                 yield piece
                 return
-        explanation = self.explanation(image, model_name, top_k, session)
+        explanation = self._explanation(image, key, session)
         selected = explanation.top_classes[0] if class_idx is None else int(class_idx)
         classes = method_classes(explanation, method, selected)
         yield self.payload(explanation, key, [selected], method)
@@ -264,7 +268,7 @@ class Explorer:
             piece = self.cluster.maps(image, key, method, [class_idx])
             if piece is not None:
                 return piece
-        return self.payload(self.explanation(image, model_name, top_k, session), key, [class_idx], method)
+        return self.payload(self._explanation(image, key, session), key, [class_idx], method)
 
     def on_unload(self, request: gr.Request) -> None:
         self.cache.drop_session(session_of(request))

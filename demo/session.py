@@ -59,9 +59,9 @@ class ExplanationCache:
     def get_or_make(self, session: str, key: CacheKey, make: Callable[[], Explanation]) -> Explanation:
         """The cached Explanation, or the one ``make()`` gives, made once however many ask at once.
 
-        A browser's image control fires its change event twice when a photo replaces another, so
-        two identical first views arrive together: the second waits for the first's pass (and
-        fails with its error) rather than running the network again beside it."""
+        An event that needs an explanation while another event's pass is making it (the rest of a
+        photo's second change event, a class outside the top-k asked early) waits for that pass,
+        and fails with its error, rather than running the network again beside it."""
         with self._lock:
             explanation = self._entries.get((session, key))
             if explanation is not None:
