@@ -181,9 +181,10 @@ def explain(
 
     Runs one forward pass and keeps the top-k predictions and the four stage outputs. With
     lazy=False (the default) it also computes every stage gradient and the guided backprop for
-    the whole top-k, in the same pass. With lazy=True it computes only what a first view needs
-    (layer4 maps for the top-k, guided backprop for the top class); the rest arrives, batched
-    for the whole top-k, on first use or on ``complete()``.
+    the whole top-k, in the same pass. With lazy=True it computes only what a first view needs:
+    layer4 maps for the top-k where they have a closed form, which takes no backward pass (the
+    top class at every stage where they have none, or with top_class_stages). The rest, guided
+    backprop included, arrives batched for the whole top-k on first use or on ``complete()``.
 
     ``precision`` is "float32" (exact) or "bfloat16" (autocast; see :func:`native_bfloat16`).
     Models that take one input size only (ViT, MaxViT) see the image letterboxed into it; every

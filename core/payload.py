@@ -164,12 +164,16 @@ def data_url(picture: np.ndarray) -> str:
 def classes_piece(explanation: Explanation, key: str, classes: list[int], method: str, size: tuple[int, int], *, guided: bool = True) -> dict[str, Any]:
     """Maps, and guided backprop where it is stored, of more classes, for a page that already
     holds ``key``'s image."""
-    piece: dict[str, Any] = {"key": key, "method": method, "maps": {}, "guided": {}}
+    piece = guided_piece(explanation, key, classes if guided else [], method, size)
     for c in classes:
         piece["maps"].update(class_maps(explanation, c, method))
-        if guided and explanation.stored(c, guided=True):
-            piece["guided"][str(int(c))] = guided_levels(explanation, c, size)
     return piece
+
+
+def guided_piece(explanation: Explanation, key: str, classes: list[int], method: str, size: tuple[int, int]) -> dict[str, Any]:
+    """Guided backprop of those of ``classes`` that have it stored, and no maps."""
+    stored = [c for c in classes if explanation.stored(c, guided=True)]
+    return {"key": key, "method": method, "maps": {}, "guided": {str(int(c)): guided_levels(explanation, c, size) for c in stored}}
 
 
 def prediction_rows(explanation: Explanation) -> list[dict[str, Any]]:

@@ -145,12 +145,13 @@ class Record:
             ]
             if not lazy:
                 return self.top_classes, self.top_classes
-            # A first view shows the top class's guided map, and its map at layer4 (closed form: no
-            # backward pass) or, with top_class_stages or without a closed form, at every stage.
-            plain = self.top_classes[:1] if top_class_stages or self._twin.fc_weight is None else []
-            return plain, self.top_classes[:1]
+            return (self.top_classes[:1] if stages else []), []
 
-        self._gradients.first_pass(select)
+        # A lazy first view shows the top class's map at layer4 (its closed form needs no backward
+        # pass) or, with top_class_stages or without a closed form, at every stage. Its guided map
+        # comes with the background completion: a guided backward pass cost more than the forward.
+        stages = top_class_stages or self._twin.fc_weight is None
+        self._gradients.first_pass(select, graph=not lazy or stages)
 
     def stored(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> bool:
         """Whether the class's stage (and/or guided) gradients are there, without running or waiting for a pass."""
@@ -179,6 +180,13 @@ class Record:
         self._check_class(class_idx)
         batch = self.top_classes if class_idx in self.top_classes else [class_idx]
         return self._gradients.ensure(class_idx, batch, stages=stages, guided=guided)
+
+    def lead(self) -> Self:
+        """Computes the top class's stage and guided gradients in a pass of its own: what a page's
+        strip and guided panels wait for, which a scheduler may run before the rest, sooner."""
+        top = self.top_classes[0]
+        self._gradients.ensure(top, [top], stages=True, guided=True)
+        return self
 
     def complete(self) -> Self:
         """Computes every stage and guided gradient for the whole top-k in one pass."""

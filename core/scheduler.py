@@ -27,7 +27,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator
 
 from core import Explanation
@@ -150,6 +150,20 @@ class NetworkScheduler:
                 self._condition.notify_all()
 
     @contextlib.contextmanager
+    def lead(self) -> Iterator[None]:
+        """Hold a first view's slot once no first view waits: for a pass someone waits for after
+        their first view (its top class whole), which need not wait for a background pass."""
+        with self._condition:
+            self._condition.wait_for(lambda: not self._queue and self._first_views < self.slots)
+            self._first_views += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._first_views -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
     def background(self) -> Iterator[None]:
         """Hold a slot only while no first view waits or runs."""
         with self._condition:
@@ -168,12 +182,21 @@ class NetworkScheduler:
 class Completer:
     """Completes Explanations in the background, once each, yielding to first views.
 
+    A completion starts with ``explanation.lead()``, the top class whole (the page's strip and
+    guided panels wait for it), at the page's CPU priority; the rest of the top-k follows at
+    BACKGROUND_NICE. Both wait for a background slot, but a page waiting for its top class need
+    not wait for another's completion: :meth:`lead` runs it beside that.
+
     The queue holds only weak references: an Explanation the session cache has dropped by the
     time a slot frees up is skipped, not completed for nobody.
     """
 
     def __init__(self, scheduler: NetworkScheduler) -> None:
         self.scheduler = scheduler
+        # A thread inherits its creator's priority, and the workers lower theirs: the lead's
+        # thread is started here, by the page's.
+        self._lead_thread = ThreadPoolExecutor(1, thread_name_prefix="gradcam-lead")
+        self._lead_thread.submit(int).result()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._jobs: weakref.WeakKeyDictionary[Explanation, Future] = weakref.WeakKeyDictionary()
@@ -244,6 +267,19 @@ class Completer:
         job.set_result(None)  # not the Explanation: the weak-keyed table would keep it alive
         return explanation
 
+    def lead(self, explanation: Explanation) -> Explanation:
+        """The top class whole (``explanation.lead()``: the page's strip and guided panels wait for
+        it) at lead priority (:meth:`NetworkScheduler.lead`), unless its completion is running:
+        that pass stores the top class first."""
+        with self._lock:
+            job = self._jobs.get(explanation)
+            running = job is not None and job.running()
+        if running:
+            self._until(job, explanation, lambda: explanation.drawable(explanation.top_classes[0], 1))
+            return explanation
+        with self.scheduler.lead():
+            return explanation.lead()
+
     def settle(self, explanation: Explanation) -> None:
         """Wait if a background completion of this Explanation is running (it holds its lock)."""
         with self._lock:
@@ -310,6 +346,7 @@ class Completer:
                         self._idle.notify_all()
                         return
                 try:
+                    self._lead_thread.submit(explanation.lead).result()
                     explanation.complete()
                 except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the job
                     job.set_exception(err)

@@ -2,11 +2,11 @@
 of payload (:mod:`core.payload`) that the page draws.
 
 The first piece is what a first view needs (layer4 of the top-k where it has a closed form, the
-top class's guided map, the original, the predictions, and :func:`about` the explanation). The
-top-k's classes at every stage follow, one piece per class, as one completion pass stores them.
+original, the predictions, and :func:`about` the explanation). The top-k's classes at every
+stage, and their guided maps, follow as one completion pass stores them (:func:`stored_pieces`).
 
 The embedded page (demo.explore) builds its pieces with :func:`first_piece` and
-:func:`class_piece` around its own scheduler; a Ray Serve replica (cluster.deployment) runs
+:func:`stored_pieces` around its own scheduler; a Ray Serve replica (cluster.deployment) runs
 :class:`Explainer`, which calls the same two functions. So the payload does not depend on where
 it was computed, and any replica can answer any request: what a replica remembers between
 requests (:attr:`Explainer.recent`) only saves it a pass.
@@ -24,7 +24,7 @@ import numpy as np
 
 from core.engine import Explanation, explain
 from core.methods import METHODS, PERTURBATION_METHODS
-from core.payload import classes_piece, first_view, method_classes
+from core.payload import classes_piece, first_view, guided_piece, method_classes
 from core.scheduler import NetworkScheduler, network_concurrency
 from core.shelf import ModelShelf
 from core.views import display_size
@@ -49,33 +49,42 @@ def first_piece(explanation: Explanation, name: str, method: str, side: int, rea
     return piece
 
 
-def class_piece(explanation: Explanation, name: str, class_idx: int, method: str, side: int, *, guided: bool = True) -> dict[str, Any]:
-    """One more class's maps at every stage (and its guided map unless ``guided`` is False), for a
-    page that holds the first piece; the class must be stored (:meth:`Explanation.drawable`)."""
-    return classes_piece(explanation, name, [class_idx], method, display_size(explanation, side), guided=guided)
+def class_piece(explanation: Explanation, name: str, class_idx: int, method: str, side: int) -> dict[str, Any]:
+    """One more class's maps at every stage, and its guided map if stored, for a page that holds
+    the first piece; the class's stages must be stored (:meth:`Explanation.map_ready`)."""
+    return classes_piece(explanation, name, [class_idx], method, display_size(explanation, side))
+
+
+def stored_pieces(explanation: Explanation, name: str, method: str, side: int, wait: Callable[[Callable[[], bool]], None]) -> Iterator[dict[str, Any]]:
+    """Two pieces per top-k class, the top class first, as the completion stores it: its maps at
+    every stage as soon as they are there (the strip), then its guided map, whatever is stored
+    already (so the stream's shape does not depend on timing). ``wait(condition)`` returns once
+    condition() holds."""
+    size = display_size(explanation, side)
+    for c in explanation.top_classes:
+        wait(lambda: explanation.map_ready(c, 1))
+        yield classes_piece(explanation, name, [c], method, size, guided=False)
+        wait(lambda: explanation.stored(c, guided=True))
+        yield guided_piece(explanation, name, [c], method, size)
 
 
 def completed_pieces(
     explanation: Explanation, name: str, method: str, side: int, gate: Callable[[], ContextManager[None]] = contextlib.nullcontext
 ) -> Iterator[dict[str, Any]]:
-    """Each top-k class as soon as one completion pass has stored it, the top class first (its
-    guided map already travelled with the first piece). The pass runs inside ``gate()``."""
+    """:func:`stored_pieces` of one completion pass, which runs inside ``gate()``."""
 
     def complete() -> None:
         with gate():
             explanation.complete()
 
+    def wait(condition: Callable[[], bool]) -> None:
+        while not explanation.wait_until(condition, timeout=0.1):
+            if completion.done():
+                completion.result()  # the completion's error, if it failed; else the class is there
+
     with ThreadPoolExecutor(1, thread_name_prefix="completion") as pool:
         completion = pool.submit(complete)
-        for n, c in enumerate(explanation.top_classes):
-            _wait_for_class(explanation, c, completion)
-            yield class_piece(explanation, name, c, method, side, guided=n > 0)
-
-
-def _wait_for_class(explanation: Explanation, class_idx: int, completion: Future) -> None:
-    while not explanation.wait_until(lambda: explanation.drawable(class_idx, 1), timeout=0.1):
-        if completion.done():
-            completion.result()  # the completion's error, if it failed; else the class is there
+        yield from stored_pieces(explanation, name, method, side, wait)
 
 
 def prepare(explanation: Explanation, classes: list[int]) -> None:

@@ -20,7 +20,7 @@ import gradio as gr
 from core import METHODS, MODELS, PRECISIONS, Explanation, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, method_classes
-from core.service import first_piece
+from core.service import first_piece, stored_pieces
 from core.shelf import ModelShelf
 from core.views import display_size
 from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
@@ -169,8 +169,8 @@ class Explorer:
     @user_errors
     def on_new_input(self, image, model_name, top_k, method="gradcam", layer=4, request: gr.Request = None, progress=gr.Progress()) -> list:
         """A new image, model, top-k or precision: one network pass, and what it gives the page to
-        draw: the top class at the slider's layer with its guided map, and layer4 of the whole
-        top-k where it has a closed form. The background completion brings the rest (on_rest)."""
+        draw: the top class at the slider's layer, and layer4 of the whole top-k where it has a
+        closed form. The background completion brings the rest, guided maps included (on_rest)."""
         words = words_for(request)
         if not image:
             return [None, gr.update(value=None), gr.update(choices=[], value=None), None, "", shelf_banner(self.shelf, model_name, words)]
@@ -197,7 +197,7 @@ class Explorer:
 
     @user_errors
     def on_rest(self, image, model_name, top_k, method="gradcam", request: gr.Request = None) -> Iterator[dict]:
-        """Every top-k class at every stage, with its guided map, each sent as soon as the
+        """Every top-k class at every stage, then its guided map, each sent as soon as the
         background completion has stored it (the top class first)."""
         if not image or method in PERTURBATION_METHODS:
             yield gr.skip()
@@ -212,10 +212,8 @@ class Explorer:
             if remote is not None and (yield from remote):
                 return
             explanation = self._explanation(image, key, session)
-            size = display_size(explanation, PANEL_SIDE)
-            for n, c in enumerate(explanation.top_classes):
-                self.completer.wait_until(explanation, lambda c=c: explanation.drawable(c, 1))
-                yield classes_piece(explanation, payload_name(key), [c], method, size, guided=n > 0)  # the first view sent the top class's
+            self.completer.lead(explanation)
+            yield from stored_pieces(explanation, payload_name(key), method, PANEL_SIDE, lambda condition: self.completer.wait_until(explanation, condition))
 
     @contextlib.contextmanager
     def _alone(self, *event: Any) -> Iterator[bool]:

@@ -545,7 +545,8 @@
       this.drawn++;
       this.element.dataset.drawn = String(this.drawn);
       const complete = maps.length === 4 && maps.every(Boolean) && Boolean(guided);
-      this.element.dataset.view = JSON.stringify({ ...v, key: held.key, drawn: Boolean(stage && guided), complete });
+      // heatmap: the original, heatmap and overlay are drawn; drawn: all five panels; complete: the strip too.
+      this.element.dataset.view = JSON.stringify({ ...v, key: held.key, heatmap: Boolean(stage), drawn: Boolean(stage && guided), complete });
     }
   }
 

@@ -94,20 +94,21 @@ def test_a_first_view_sends_what_its_pass_has_and_the_completion_the_rest_with_n
     outputs = new_input(explorer, photo)
     payload, classes = outputs[0], [value for _, value in outputs[2]["choices"]]
     assert payload["size"] == [384, 288] and payload["box"] is None
-    assert set(payload["guided"]) == {str(classes[0])}, "the top class's guided map"
+    assert payload["guided"] == {}, "guided backprop comes with the completion: its backward pass cost more than the forward"
     assert all(stages_sent(payload, c) == [False, False, False, True] for c in classes), "layer4 of every class: its closed form"
     assert f"gradcam/{classes[0]}/1" in payload["maps"], "and the counterfactuals"
     assert outputs[3] == classes[0] and "untrained" in outputs[4]
     pieces = rest(explorer, photo)
-    assert [stages_sent(p, c) for p, c in zip(pieces, classes)] == [[True] * 4] * len(classes), "every stage of each class, top-k order"
-    assert [set(p["guided"]) for p in pieces] == [set()] + [{str(c)} for c in classes[1:]], "each guided map once"
+    assert [stages_sent(p, c) for p, c in zip(pieces[::2], classes)] == [[True] * 4] * len(classes), "every stage of each class, top-k order"
+    assert [list(p["guided"]) for p in pieces] == [x for c in classes for x in ([], [str(c)])], "then its guided map, once"
+    assert all(p["maps"] == {} for p in pieces[1::2])
     assert all(p["key"] == payload["key"] and "original" not in p for p in pieces)
-    assert len(forward_calls) == 2, "the first view and the completion of the top-k: two passes in all"
+    assert len(forward_calls) == 3, "the first view (a forward pass alone), the top class whole, the rest of the top-k"
 
     outside = next(c for c in range(1000) if c not in classes)
     assert held_classes(need(explorer, photo, outside)) == {outside}
     need(explorer, photo, outside)
-    assert len(forward_calls) == 3, "a class outside the top-k costs one pass, once"
+    assert len(forward_calls) == 4, "a class outside the top-k costs one pass, once"
 
 
 def test_a_first_view_away_from_layer4_has_the_top_class_at_every_stage(explorer, tmp_path):
@@ -115,7 +116,7 @@ def test_a_first_view_away_from_layer4_has_the_top_class_at_every_stage(explorer
     smooth_image(300, 300, seed=6).save(photo)
     payload = new_input(explorer, photo, layer=2)[0]
     top = payload["predictions"][0]["index"]
-    assert stages_sent(payload, top) == [True] * 4 and str(top) in payload["guided"]
+    assert stages_sent(payload, top) == [True] * 4 and payload["guided"] == {}
 
 
 def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
@@ -123,13 +124,14 @@ def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
     from core.views import display_guided
 
     payload = new_input(explorer, photo)[0]
-    top_class_piece = rest(explorer, photo)[0]
+    pieces = rest(explorer, photo)
+    top_class_piece = pieces[0]
     explanation = explorer.explanation(photo, "resnet18", 5, "direct-call")
     c = explanation.top_classes[0]
     for layer, stage in enumerate(top_class_piece["maps"][f"gradcam/{c}/1"], start=1):
         raw = explanation.cam(c, layer, raw=True, counterfactual=True)
         np.testing.assert_array_equal(unpack_array(stage["values"], np.float32, tuple(stage["grid"])), raw)
-    guided = payload["guided"][str(c)]
+    guided = next(p["guided"][str(c)] for p in pieces if str(c) in p["guided"])
     size = tuple(payload["size"])
     decoded = from_levels(unpack_levels(guided["levels"], (size[1], size[0], 3)), guided["lo"], guided["hi"], GUIDED_BITS)
     exact = display_guided(explanation, c, size)
@@ -226,17 +228,17 @@ def test_a_first_view_asked_twice_at_once_runs_one_pass_and_sends_once(explorer,
     skipped = next(a for a in answers if a is not sent[0])
     assert all(output == gr.skip() for output in skipped)
     assert explorer.completer.join(120)
-    assert len(forward_calls) == 2, "one first view's pass, and its completion's"
+    assert len(forward_calls) == 3, "one first view's pass, and its completion's two (the top class, the rest)"
 
     streaming = explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request)
     first_piece = next(streaming)
     assert list(explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request)) == [gr.skip()], "a second rest while one streams"
     pieces = [first_piece, *streaming]
-    assert len(pieces) == 3 and all(p["key"] == sent[0][0]["key"] for p in pieces)
-    assert len(rest_after := list(explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request))) == 3, "after it, a rest is answered again"
+    assert len(pieces) == 6 and all(p["key"] == sent[0][0]["key"] for p in pieces)
+    assert len(rest_after := list(explorer.on_rest(photo, "resnet18", 3, "gradcam", request=request))) == 6, "after it, a rest is answered again"
     assert rest_after == pieces
     assert explorer.on_new_input(photo, "resnet18", 3, "gradcam", request=request)[0]["key"] == sent[0][0]["key"], "and a first view"
-    assert len(forward_calls) == 2, "and no pass since"
+    assert len(forward_calls) == 3, "and no pass since"
 
 
 def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):

@@ -100,10 +100,13 @@ def test_a_first_view_never_waits_for_a_background_pass():
 
 
 class FakeExplanation:
-    """What the Completer needs of an Explanation: complete(), recorded."""
+    """What the Completer needs of an Explanation: lead() and complete(), the latter recorded."""
 
     def __init__(self, name: str, events: list[str]) -> None:
         self.name, self.events = name, events
+
+    def lead(self) -> "FakeExplanation":
+        return self
 
     def complete(self) -> "FakeExplanation":
         self.events.append(f"complete {self.name}")
@@ -178,7 +181,7 @@ def test_after_explain_another_layer_or_class_is_a_cache_hit(tmp_path, forward_c
     smooth_image(320, 240, seed=12).save(photo)
     first = pictures.api_explain(str(photo), "resnet18", 4, None, 5)
     assert explorer.completer.join(PATIENCE)
-    assert len(forward_calls) == 2, "the first view, then the top-k completed in the background"
+    assert len(forward_calls) == 2, "the first view, then the top-k completed at once for /explain's guided map"
     assert len(first[5]) == 5
     second_class = explorer.explanation(str(photo), "resnet18", 5, "direct-call").top_classes[1]  # cached
     for layer, class_idx in ((1, None), (2, second_class), (3, second_class)):
@@ -230,8 +233,8 @@ def test_a_completed_explanation_is_not_kept_alive_by_the_completer():
 def test_a_view_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
     """The completion stores the classes one by one; a view of one uses it while the pass goes on.
 
-    The first view holds the top class's guided map and layer4's closed form; the completion
-    stores the top class's stages first. Its pass is paused right after that, still holding the
+    The first view holds layer4's closed form; the completion stores the top class's stages
+    first. Its pass is paused right after that, still holding the
     pass lock: waiting for the whole completion, or for that lock, would hang here.
     """
     explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
@@ -274,16 +277,26 @@ def test_a_view_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a POSIX feature")
 def test_background_completions_run_at_a_lower_cpu_priority_than_the_page():
-    """The kernel gives the cores to first views and to the server sending answers first."""
+    """The kernel gives the cores to first views and to the server sending answers first. The
+    top class (lead), which the page's strip and guided panels wait for, keeps the page's."""
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     class Recording(FakeExplanation):
+        def lead(self):
+            self.lead_nice = nice()
+            return self
+
         def complete(self):
-            self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            self.nice = nice()
             return super().complete()
 
-    page_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    page_nice = nice()
     completer = Completer(NetworkScheduler(1))
-    explanation = Recording("background", [])
-    completer.wait(explanation)
-    assert explanation.nice == min(19, page_nice + BACKGROUND_NICE)
+    explanations = [Recording(name, []) for name in ("first", "second")]
+    for explanation in explanations:
+        completer.wait(explanation)
+    assert [e.lead_nice for e in explanations] == [page_nice] * 2
+    assert [e.nice for e in explanations] == [min(19, page_nice + BACKGROUND_NICE)] * 2
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == page_nice, "the caller's thread keeps its priority"
