@@ -79,8 +79,9 @@ class GradientStore:
             self.run_pass(select, graph=graph)
 
     def run_pass(self, select: Select, *, graph: bool = True) -> None:
-        """One forward pass, then the selected classes' backward passes, class by class (plain,
-        then guided), so that each class is whole as early as it can be; the graph dies on return.
+        """One forward pass, then the selected classes' backward passes, class by class, so that
+        each class is whole as early as it can be: guided first, which is all that a first view's
+        class lacks to fill the page's five panels, then plain. The graph dies on return.
 
         The caller holds the pass lock.
         """
@@ -100,7 +101,7 @@ class GradientStore:
             targets = stage_activations if twin.fc_weight is None else stage_activations[:3]
             steps: list[tuple[int, bool]] = []  # (class, guided rule): the likeliest class first, as the page shows it
             for c in sorted({*plain, *guided}, key=lambda c: float(self.logits[c]), reverse=True):
-                steps += [(c, False)] * (c in plain) + [(c, True)] * (c in guided)
+                steps += [(c, True)] * (c in guided) + [(c, False)] * (c in plain)
             for n, (c, guided_rule) in enumerate(steps):
                 keep = n < len(steps) - 1
                 rule.guided = guided_rule

@@ -267,18 +267,21 @@ class Completer:
         job.set_result(None)  # not the Explanation: the weak-keyed table would keep it alive
         return explanation
 
-    def lead(self, explanation: Explanation) -> Explanation:
-        """The top class whole (``explanation.lead()``: the page's strip and guided panels wait for
-        it) at lead priority (:meth:`NetworkScheduler.lead`), unless its completion is running:
-        that pass stores the top class first."""
+    def lead(self, explanation: Explanation) -> None:
+        """Starts the top class whole (``explanation.lead()``: the page's guided panels and strip
+        wait for it) on a thread of the caller's priority, at lead priority in the scheduler
+        (:meth:`NetworkScheduler.lead`), if its completion is still queued behind another's; a
+        running completion leads with it. Returns at once: the caller waits for what it needs."""
         with self._lock:
             job = self._jobs.get(explanation)
-            running = job is not None and job.running()
-        if running:
-            self._until(job, explanation, lambda: explanation.drawable(explanation.top_classes[0], 1))
-            return explanation
-        with self.scheduler.lead():
-            return explanation.lead()
+            if job is None or job.running() or job.done():
+                return
+        threading.Thread(target=self._lead_beside, args=(explanation,), name="gradcam-lead-beside", daemon=True).start()
+
+    def _lead_beside(self, explanation: Explanation) -> None:
+        with HANDLERS(), contextlib.suppress(Exception):  # its completion computes it anyway, and keeps the error
+            with self.scheduler.lead():
+                explanation.lead()
 
     def settle(self, explanation: Explanation) -> None:
         """Wait if a background completion of this Explanation is running (it holds its lock)."""

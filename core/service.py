@@ -2,8 +2,8 @@
 of payload (:mod:`core.payload`) that the page draws.
 
 The first piece is what a first view needs (layer4 of the top-k where it has a closed form, the
-original, the predictions, and :func:`about` the explanation). The top-k's classes at every
-stage, and their guided maps, follow as one completion pass stores them (:func:`stored_pieces`).
+original, the predictions, and :func:`about` the explanation). The top-k's guided maps, and
+their classes at every stage, follow as the completion stores them (:func:`stored_pieces`).
 
 The embedded page (demo.explore) builds its pieces with :func:`first_piece` and
 :func:`stored_pieces` around its own scheduler; a Ray Serve replica (cluster.deployment) runs
@@ -56,16 +56,16 @@ def class_piece(explanation: Explanation, name: str, class_idx: int, method: str
 
 
 def stored_pieces(explanation: Explanation, name: str, method: str, side: int, wait: Callable[[Callable[[], bool]], None]) -> Iterator[dict[str, Any]]:
-    """Two pieces per top-k class, the top class first, as the completion stores it: its maps at
-    every stage as soon as they are there (the strip), then its guided map, whatever is stored
-    already (so the stream's shape does not depend on timing). ``wait(condition)`` returns once
-    condition() holds."""
+    """Two pieces per top-k class, the top class first, as the completion stores them: its guided
+    map (with layer4's closed form, the five panels), then its maps at every stage (the strip),
+    whatever is stored already, so that the stream's shape does not depend on timing.
+    ``wait(condition)`` returns once condition() holds."""
     size = display_size(explanation, side)
     for c in explanation.top_classes:
-        wait(lambda: explanation.map_ready(c, 1))
-        yield classes_piece(explanation, name, [c], method, size, guided=False)
         wait(lambda: explanation.stored(c, guided=True))
         yield guided_piece(explanation, name, [c], method, size)
+        wait(lambda: explanation.map_ready(c, 1))
+        yield classes_piece(explanation, name, [c], method, size, guided=False)
 
 
 def completed_pieces(

@@ -557,7 +557,7 @@
     // One payload at a time, in arrival order: a piece must not overtake the first view it adds to.
     let queue = Promise.resolve();
     const receive = () => {
-      const payload = props.value;
+      const payload = typeof props.value === "string" && props.value ? JSON.parse(props.value) : props.value; // demo/viewer.py: ViewerHTML
       queue = queue.then(() => viewer.receive(payload)).catch((error) => console.error("viewer:", error));
     };
     watch("value", receive);

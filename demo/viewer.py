@@ -63,10 +63,22 @@ CSS = """
 """
 
 
+class ViewerHTML(gr.HTML):
+    """gr.HTML whose value, a payload (core.payload), travels as one JSON string.
+
+    As an object, the page's framework deep-copied it and wrapped every field of it in a
+    reactive proxy: about 140 ms of the page's main thread per first view, before the viewer
+    could read it. A string is copied whole and parsed once (viewer.js).
+    """
+
+    def postprocess(self, value: dict | str | None) -> str | None:
+        return json.dumps(value, separators=(",", ":")) if isinstance(value, dict) else super().postprocess(value)
+
+
 def viewer_component() -> gr.HTML:
     """The panels and the layer strip, drawn in the page from the payload it is given as value."""
     head = f"<script>window.GRADCAM = {json.dumps(constants())};\n{SCRIPT.read_text()}</script>"
-    return gr.HTML(
+    return ViewerHTML(
         value=None,
         html_template=TEMPLATE,
         css_template=CSS,

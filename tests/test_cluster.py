@@ -215,8 +215,8 @@ def test_the_cluster_gone_the_page_falls_back_when_told_to(photo):
     assert [p["index"] for p in answer[0]["predictions"]] == [c for _, c in answer[2]["choices"]]
     assert "did not answer" in answer[4] and "explained by the page's own server" in answer[4]
     classes = [p["index"] for p in answer[0]["predictions"]]
-    assert [list(piece["maps"]) for piece in rest[::2]] == [[f"gradcam/{c}/0", f"gradcam/{c}/1"] for c in classes]
-    assert [list(piece["guided"]) for piece in rest[1::2]] == [[str(c)] for c in classes]
+    assert [list(piece["guided"]) for piece in rest[::2]] == [[str(c)] for c in classes]
+    assert [list(piece["maps"]) for piece in rest[1::2]] == [[f"gradcam/{c}/0", f"gradcam/{c}/1"] for c in classes]
 
 
 def test_the_config_file_is_a_valid_serve_config_that_builds():

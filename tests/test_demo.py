@@ -99,9 +99,9 @@ def test_a_first_view_sends_what_its_pass_has_and_the_completion_the_rest_with_n
     assert f"gradcam/{classes[0]}/1" in payload["maps"], "and the counterfactuals"
     assert outputs[3] == classes[0] and "untrained" in outputs[4]
     pieces = rest(explorer, photo)
-    assert [stages_sent(p, c) for p, c in zip(pieces[::2], classes)] == [[True] * 4] * len(classes), "every stage of each class, top-k order"
-    assert [list(p["guided"]) for p in pieces] == [x for c in classes for x in ([], [str(c)])], "then its guided map, once"
-    assert all(p["maps"] == {} for p in pieces[1::2])
+    assert [list(p["guided"]) for p in pieces] == [x for c in classes for x in ([str(c)], [])], "each class's guided map, once"
+    assert [stages_sent(p, c) for p, c in zip(pieces[1::2], classes)] == [[True] * 4] * len(classes), "then every stage, top-k order"
+    assert all(p["maps"] == {} for p in pieces[::2])
     assert all(p["key"] == payload["key"] and "original" not in p for p in pieces)
     assert len(forward_calls) == 3, "the first view (a forward pass alone), the top class whole, the rest of the top-k"
 
@@ -125,7 +125,7 @@ def test_the_payload_holds_the_servers_own_numbers(explorer, photo):
 
     payload = new_input(explorer, photo)[0]
     pieces = rest(explorer, photo)
-    top_class_piece = pieces[0]
+    top_class_piece = pieces[1]
     explanation = explorer.explanation(photo, "resnet18", 5, "direct-call")
     c = explanation.top_classes[0]
     for layer, stage in enumerate(top_class_piece["maps"][f"gradcam/{c}/1"], start=1):

@@ -207,7 +207,7 @@ def test_a_lazy_first_view_with_a_closed_form_is_a_forward_pass_alone(monkeypatc
 
 
 def test_a_completion_stores_each_class_whole_the_likeliest_first(monkeypatch):
-    """Class by class, plain then guided: the page's strip and guided panels of the top class
+    """Class by class, guided then plain: the page's guided panels and strip of the top class
     need not wait for the other classes' backward passes."""
     from core.passes import GradientStore
 
@@ -216,7 +216,7 @@ def test_a_completion_stores_each_class_whole_the_likeliest_first(monkeypatch):
     monkeypatch.setattr(GradientStore, "store", lambda self, c, **parts: (stored.append((c, *(k for k, v in parts.items() if v is not None))), store(self, c, **parts))[1])
     lazy = explain(random_resnet("resnet18", seed=5), smooth_image(160, 120, 6), top_k=3, lazy=True)
     lazy.complete()
-    assert stored == [(c, part) for c in lazy.top_classes for part in ("stages", "guided")]
+    assert stored == [(c, part) for c in lazy.top_classes for part in ("guided", "stages")]
 
 
 def test_lead_brings_the_top_class_whole_in_a_pass_of_its_own(monkeypatch):

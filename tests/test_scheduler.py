@@ -130,6 +130,35 @@ def test_a_switch_takes_over_a_queued_completion_at_first_view_priority():
     assert events == ["first view", "complete queued"], "completed once, by the switch"
 
 
+def test_a_page_waiting_for_its_top_class_leads_beside_another_completion():
+    """A completion queued behind another's would leave its page's guided panels waiting for the
+    whole of the other; the page's lead runs beside it, and the queue still completes both once."""
+    completer = Completer(NetworkScheduler(1))
+    events: list[str] = []
+    inside, release, led = threading.Event(), threading.Event(), threading.Event()
+
+    class Running(FakeExplanation):
+        def lead(self):
+            inside.set()
+            release.wait(PATIENCE)
+            return self
+
+    class Queued(FakeExplanation):
+        def lead(self):
+            led.set()
+            return self
+
+    running, queued = Running("running", events), Queued("queued", events)
+    completer.submit(running)
+    assert inside.wait(PATIENCE), "the first completion holds the background slot"
+    completer.submit(queued)
+    completer.lead(queued)
+    assert led.wait(PATIENCE), "the queued page's top class waited for the other completion"
+    release.set()
+    assert completer.join(PATIENCE)
+    assert events == ["complete running", "complete queued"]
+
+
 def test_completions_of_dropped_explanations_are_skipped():
     scheduler = NetworkScheduler(1)
     completer = Completer(scheduler)
