@@ -175,7 +175,14 @@ def describe_stages(model: nn.Module) -> list[str]:
 
 
 def explain(
-    model: nn.Module, image: Any, top_k: int = 5, *, lazy: bool = False, precision: str = "float32", top_class_stages: bool = False
+    model: nn.Module,
+    image: Any,
+    top_k: int = 5,
+    *,
+    lazy: bool = False,
+    precision: str = "float32",
+    top_class_stages: bool = False,
+    top_class_guided: bool = True,
 ) -> Explanation:
     """Explains ``model``'s prediction on ``image`` (anything :func:`core.read_image` takes).
 
@@ -183,8 +190,10 @@ def explain(
     lazy=False (the default) it also computes every stage gradient and the guided backprop for
     the whole top-k, in the same pass. With lazy=True it computes only what a first view needs:
     layer4 maps for the top-k where they have a closed form, which takes no backward pass (the
-    top class at every stage where they have none, or with top_class_stages). The rest, guided
-    backprop included, arrives batched for the whole top-k on first use or on ``complete()``.
+    top class at every stage where they have none, or with top_class_stages), and the top class's
+    guided backprop unless top_class_guided is False (then, at layer4 with a closed form, the
+    pass is a forward pass alone: the page's first view). The rest arrives, batched for the
+    whole top-k, on first use or on ``complete()``; ``lead()`` brings the top class whole first.
 
     ``precision`` is "float32" (exact) or "bfloat16" (autocast; see :func:`native_bfloat16`).
     Models that take one input size only (ViT, MaxViT) see the image letterboxed into it; every
@@ -199,5 +208,5 @@ def explain(
     twin = twin_for(model, info.input_size, fold=precision == "bfloat16")
     input_tensor = to_model_input(picture, info.mean, info.std, info.input_size, 2 * info.input_size, square=twin.fixed_input)
     explanation = Explanation(model, picture, input_tensor, info, twin, precision)
-    explanation._first_pass(top_k, lazy=lazy, top_class_stages=top_class_stages)
+    explanation._first_pass(top_k, lazy=lazy, top_class_stages=top_class_stages, top_class_guided=top_class_guided)
     return explanation

@@ -135,7 +135,7 @@ class Record:
 
     # ----- the network passes (see core.passes) -------------------------------------------------
 
-    def _first_pass(self, top_k: int, *, lazy: bool, top_class_stages: bool = False) -> None:
+    def _first_pass(self, top_k: int, *, lazy: bool, top_class_stages: bool = False, top_class_guided: bool = True) -> None:
         def select() -> tuple[list[int], list[int]]:
             probabilities = torch.softmax(self.logits.double(), dim=0)
             top = torch.topk(probabilities, min(top_k, self.num_classes))
@@ -145,13 +145,13 @@ class Record:
             ]
             if not lazy:
                 return self.top_classes, self.top_classes
-            return (self.top_classes[:1] if stages else []), []
+            return (self.top_classes[:1] if stages else []), (self.top_classes[:1] if top_class_guided else [])
 
         # A lazy first view shows the top class's map at layer4 (its closed form needs no backward
-        # pass) or, with top_class_stages or without a closed form, at every stage. Its guided map
-        # comes with the background completion: a guided backward pass cost more than the forward.
+        # pass) or, with top_class_stages or without a closed form, at every stage, and its guided
+        # map unless told otherwise: then, at layer4 with a closed form, the pass is the forward alone.
         stages = top_class_stages or self._twin.fc_weight is None
-        self._gradients.first_pass(select, graph=not lazy or stages)
+        self._gradients.first_pass(select, graph=not lazy or stages or top_class_guided)
 
     def stored(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> bool:
         """Whether the class's stage (and/or guided) gradients are there, without running or waiting for a pass."""
@@ -182,10 +182,12 @@ class Record:
         return self._gradients.ensure(class_idx, batch, stages=stages, guided=guided)
 
     def lead(self) -> Self:
-        """Computes the top class's stage and guided gradients in a pass of its own: what a page's
-        strip and guided panels wait for, which a scheduler may run before the rest, sooner."""
+        """If the first pass left out the top class's guided map, computes it and the class's
+        stage gradients in a pass of its own: what a page's guided panels and strip wait for,
+        which a scheduler may run sooner than the rest of the top-k."""
         top = self.top_classes[0]
-        self._gradients.ensure(top, [top], stages=True, guided=True)
+        if not self.stored(top, guided=True):
+            self._gradients.ensure(top, [top], stages=True, guided=True)
         return self
 
     def complete(self) -> Self:

@@ -283,6 +283,12 @@ class Completer:
             with self.scheduler.lead():
                 explanation.lead()
 
+    def started(self, explanation: Explanation) -> bool:
+        """Whether its completion is running or has ended."""
+        with self._lock:
+            job = self._jobs.get(explanation)
+            return job is not None and (job.running() or job.done())
+
     def settle(self, explanation: Explanation) -> None:
         """Wait if a background completion of this Explanation is running (it holds its lock)."""
         with self._lock:

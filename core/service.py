@@ -115,7 +115,8 @@ class Explainer:
     def first(self, picture: np.ndarray, model: str, top_k: int, precision: str, method: str, layer: int, side: int, name: str) -> Iterator[dict[str, Any]]:
         """The first piece, then (for the gradient methods) one piece per top-k class."""
         _check_method(method)
-        explanation, release = self._explanation(picture, model, top_k, precision, name, top_class_stages=layer != 4)
+        # As the embedded page's first view: the top class's guided map follows with the rest.
+        explanation, release = self._explanation(picture, model, top_k, precision, name, top_class_stages=layer != 4, top_class_guided=False)
         try:
             reason = self.shelf.fallback_reason(model)
             if method in PERTURBATION_METHODS:
@@ -140,7 +141,7 @@ class Explainer:
         finally:
             release()
 
-    def _explanation(self, picture: np.ndarray, model: str, top_k: int, precision: str, name: str, *, top_class_stages: bool = False):
+    def _explanation(self, picture: np.ndarray, model: str, top_k: int, precision: str, name: str, *, top_class_stages: bool = False, top_class_guided: bool = True):
         """The explanation named ``name`` with its model held, and the function that lets it go."""
         with self._lock:
             found = self.recent.get(name)
@@ -149,7 +150,9 @@ class Explainer:
         if found is not None:
             return found, self.shelf.hold(found)
         with self.shelf.lease(model) as network, self.scheduler.first_view():
-            explanation = explain(network, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages)
+            explanation = explain(
+                network, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages, top_class_guided=top_class_guided
+            )
             release = self.shelf.hold(explanation)
         with self._lock:
             self.recent[name] = explanation

@@ -41,8 +41,8 @@ except ImportError:
 
 
 @_on_gpu
-def _explain_on_device(model, picture, top_k: int, precision: str, top_class_stages: bool) -> Explanation:
-    return explain(model, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages)
+def _explain_on_device(model, picture, top_k: int, precision: str, top_class_stages: bool, top_class_guided: bool) -> Explanation:
+    return explain(model, picture, top_k=top_k, lazy=True, precision=precision, top_class_stages=top_class_stages, top_class_guided=top_class_guided)
 
 
 class Explorer:
@@ -88,11 +88,14 @@ class Explorer:
         view at a ``layer`` other than 4 takes the top class at every stage in that pass."""
         return self._explanation(image, self.key(image, model_name, top_k, session), session, progress, layer)
 
-    def _explanation(self, image: str, key: CacheKey, session: str, progress: gr.Progress | None = None, layer: int = 4) -> Explanation:
-        return self.cache.get_or_make(session, key, lambda: self._explain(image, key, progress, layer))
+    def _explanation(
+        self, image: str, key: CacheKey, session: str, progress: gr.Progress | None = None, layer: int = 4, guided: bool = True
+    ) -> Explanation:
+        return self.cache.get_or_make(session, key, lambda: self._explain(image, key, progress, layer, guided))
 
-    def _explain(self, image: str, key: CacheKey, progress: gr.Progress | None, layer: int) -> Explanation:
-        """One network pass, and the background completion of the rest of the top-k submitted."""
+    def _explain(self, image: str, key: CacheKey, progress: gr.Progress | None, layer: int, guided: bool) -> Explanation:
+        """One network pass (with the top class's guided map unless ``guided`` is False), and the
+        background completion of the rest of the top-k submitted."""
         model_name = key[1]
         if progress is not None:
             progress(0.1, desc=f"Loading {model_name}…")
@@ -102,7 +105,7 @@ class Explorer:
             if progress is not None:
                 progress(0.5, desc="Running the network…")
             with self.scheduler.first_view():
-                explanation = _explain_on_device(model, picture, key[2], key[3], int(layer) != 4)
+                explanation = _explain_on_device(model, picture, key[2], key[3], int(layer) != 4, guided)
             release = self.shelf.hold(explanation)
         # It holds its model until its background completion has the whole top-k, then only its maps.
         self.completer.submit(explanation).add_done_callback(lambda _: release())
@@ -119,14 +122,19 @@ class Explorer:
     def ready(self, explanation: Explanation, class_idx: int, layer: int) -> Explanation:
         """Makes sure a view of (class, layer) runs no pass of its own outside the scheduler.
 
-        The lazy first pass holds the top class. Any other top-k class needs the whole top-k,
-        which is what the background completion computes: if it has not started yet, the request
-        takes it over at first-view priority; if it is running, the request waits only until it
+        The lazy first pass holds the top class, or its layer4 map without its guided map: the
+        request then takes the top class alone (``lead()``) at first-view priority, unless the
+        completion, which starts with it, is running. Any other top-k class needs the whole
+        top-k, which is what the background completion computes: if it has not started yet, the
+        request takes it over at first-view priority; if it is running, the request waits only until it
         has stored the class. A class outside the top-k costs one pass of its own, also at
         first-view priority.
         """
         if explanation.drawable(class_idx, layer):
             return explanation
+        if class_idx == explanation.top_classes[0] and not self.completer.started(explanation):
+            with self.scheduler.first_view():
+                return explanation.lead()  # the top class alone, not the whole top-k
         if class_idx in explanation.top_classes:
             self.completer.now(explanation, until=lambda: explanation.drawable(class_idx, layer))
         else:
@@ -153,7 +161,7 @@ class Explorer:
             piece = self.cluster.first(session, image, key, method, int(layer))
             if piece is not None:
                 return piece, False
-        explanation = self._explanation(image, key, session, progress, layer)
+        explanation = self._explanation(image, key, session, progress, layer, guided=False)  # guided maps follow (on_rest)
         if method in PERTURBATION_METHODS:
             self.ready(explanation, explanation.top_classes[0], 1)
         with self._perturbation_gate(explanation, method):

@@ -123,15 +123,19 @@ def _wire_explore(explorer: Explorer, c: ExploreControls) -> None:
     # slots of first views.
     # The viewer says itself which class is still being computed: no progress veil over it.
     waiting = dict(concurrency_id="waiting", concurrency_limit=WAITING_EVENTS, api_visibility="undocumented", show_progress="hidden")
+    # A new explanation's stream starts at once, even while the last one's still runs (Gradio's
+    # "once" would drop it: a quick second model switch never got its guided maps); the viewer
+    # ignores pieces of an explanation it has left. Each class asked for is its own request too.
+    streams = dict(waiting, trigger_mode="multiple")
     first = [c.viewer, c.predictions, c.top_class, c.any_class, c.status, c.banner]
     request = [c.image, c.model, c.top_k, c.method]
     for trigger in (c.image.change, c.model.change, c.top_k.release):
-        trigger(explorer.on_new_input, [*request, c.layer], first, show_progress_on=[c.viewer], **network).then(explorer.on_rest, request, c.viewer, **waiting)
+        trigger(explorer.on_new_input, [*request, c.layer], first, show_progress_on=[c.viewer], **network).then(explorer.on_rest, request, c.viewer, **streams)
     c.precision.change(explorer.on_precision, [c.precision], None, concurrency_id="render", concurrency_limit=RENDER_CONCURRENCY, api_visibility="undocumented").then(
         explorer.on_new_input, [*request, c.layer], first, show_progress_on=[c.viewer], **network
-    ).then(explorer.on_rest, request, c.viewer, **waiting)
+    ).then(explorer.on_rest, request, c.viewer, **streams)
     c.method.change(explorer.on_method, [*request[:3], c.method, c.any_class], c.viewer, **waiting)
-    c.viewer.select(explorer.on_need, request[:3], c.viewer, **waiting)
+    c.viewer.select(explorer.on_need, request[:3], c.viewer, **streams)
 
     # Drawn in the page, in the next animation frame: no request.
     local = dict(fn=None, api_visibility="private", queue=False)

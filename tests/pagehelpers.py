@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.common import CHROMIUM_FLAGS
 from tests.conftest import require_chromium
@@ -75,16 +76,20 @@ def upload(page, path: Path | str, *, previous_key: str | None = None) -> None:
 
 def wait_for_view(page, *, previous_key: str | None = None, classes: int = 1) -> None:
     """Until the viewer holds a new explanation with ``classes`` classes and has drawn a complete view."""
-    page.wait_for_function(
-        """([previous, classes]) => {
-            const v = window.gradcamViewer;
-            if (!v || !v.held || v.held.key === previous || v.frame) return false;
-            const view = JSON.parse(v.element.dataset.view || "{}");
-            return view.key === v.held.key && view.complete && Object.keys(v.held.guided).length >= classes;
-        }""",
-        arg=[previous_key, classes],
-        timeout=TIMEOUT_MS,
-    )
+    try:
+        page.wait_for_function(
+            """([previous, classes]) => {
+                const v = window.gradcamViewer;
+                if (!v || !v.held || v.held.key === previous || v.frame) return false;
+                const view = JSON.parse(v.element.dataset.view || "{}");
+                return view.key === v.held.key && view.complete && Object.keys(v.held.guided).length >= classes;
+            }""",
+            arg=[previous_key, classes],
+            timeout=TIMEOUT_MS,
+        )
+    except PlaywrightTimeout:
+        held = page.evaluate("() => { const v = window.gradcamViewer, h = v && v.held; return h && {key: h.key, model: h.model, guided: Object.keys(h.guided), view: v.element.dataset.view, frame: v.frame}; }")
+        pytest.fail(f"no complete view of a new explanation (previous key {previous_key}); the viewer holds {held}; page errors: {getattr(page, 'errors', None)}")
 
 
 def top_k_held(page) -> None:

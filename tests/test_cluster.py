@@ -66,7 +66,7 @@ def one_thread():
 def embedded(picture, name: str, method: str = "gradcam") -> list[dict]:
     """The pieces that the embedded explainer's code computes for the picture."""
     with one_thread():
-        explanation = explain(load_model(MODEL, weights="random"), picture, top_k=TOP_K, lazy=True)
+        explanation = explain(load_model(MODEL, weights="random"), picture, top_k=TOP_K, lazy=True, top_class_guided=False)
         return [first_piece(explanation, name, method, SIDE), *completed_pieces(explanation, name, method, SIDE)]
 
 

@@ -175,22 +175,23 @@ def test_lazy_equals_eager_and_computes_on_demand(monkeypatch):
     assert len(passes) == 1
     top = lazy.top_classes[0]
     np.testing.assert_array_equal(lazy.cam(top, 4), eager.cam(top, 4))
-    assert len(passes) == 1, "layer4 comes with the first pass"
-    assert not lazy.stored(top, guided=True), "guided backprop comes with the completion"
+    np.testing.assert_array_equal(lazy.guided_backprop(top), eager.guided_backprop(top))
+    assert len(passes) == 1, "layer4 and the top class's guided map come with the first pass"
     for c in eager.top_classes:
         for layer in (1, 2, 3):
             np.testing.assert_allclose(lazy.cam(c, layer), eager.cam(c, layer), atol=1e-6)
         np.testing.assert_allclose(lazy.guided_backprop(c), eager.guided_backprop(c), atol=1e-6)
-    assert len(passes) == 2, "the rest of the top-k, guided maps included, arrives in one more pass"
+    assert len(passes) == 2, "the rest of the top-k arrives in one more pass"
     lazy.cam(123, 2)
     lazy.guided_backprop(123)
     lazy.cam(123, 1)
     assert len(passes) == 3, "a class outside the top-k costs one pass, then is cached"
 
 
-def test_a_lazy_first_view_with_a_closed_form_is_a_forward_pass_alone(monkeypatch):
-    """Layer4's closed form needs no gradient: the first pass records no graph and takes no
-    backward pass. Away from layer4 it takes the top class's stages, and still no guided pass."""
+def test_a_lazy_first_view_without_the_guided_map_is_a_forward_pass_alone(monkeypatch):
+    """The page's first view: layer4's closed form needs no gradient, so the first pass records
+    no graph and takes no backward pass. Away from layer4 it takes the top class's stages, and
+    still no guided pass."""
     from core.forward import Twin
 
     grad_enabled, backward = [], []
@@ -198,10 +199,10 @@ def test_a_lazy_first_view_with_a_closed_form_is_a_forward_pass_alone(monkeypatc
     monkeypatch.setattr(Twin, "forward", lambda self, x, rule: (grad_enabled.append(torch.is_grad_enabled()), forward(self, x, rule))[1])
     monkeypatch.setattr(torch.autograd, "grad", lambda *args, **kwargs: (backward.append(1), grad(*args, **kwargs))[1])
     model, image = random_resnet("resnet18", seed=3), smooth_image(160, 120, 4)
-    lazy = explain(model, image, top_k=3, lazy=True)
+    lazy = explain(model, image, top_k=3, lazy=True, top_class_guided=False)
     assert grad_enabled == [False] and backward == []
     assert lazy.map_ready(lazy.top_classes[0], 4) and not lazy.map_ready(lazy.top_classes[0], 3)
-    away = explain(model, image, top_k=3, lazy=True, top_class_stages=True)
+    away = explain(model, image, top_k=3, lazy=True, top_class_stages=True, top_class_guided=False)
     assert grad_enabled == [False, True] and len(backward) == 1, "one backward pass: the top class's stages"
     assert away.stored(away.top_classes[0], stages=True) and not away.stored(away.top_classes[0], guided=True)
 
@@ -214,13 +215,13 @@ def test_a_completion_stores_each_class_whole_the_likeliest_first(monkeypatch):
     stored = []
     store = GradientStore.store
     monkeypatch.setattr(GradientStore, "store", lambda self, c, **parts: (stored.append((c, *(k for k, v in parts.items() if v is not None))), store(self, c, **parts))[1])
-    lazy = explain(random_resnet("resnet18", seed=5), smooth_image(160, 120, 6), top_k=3, lazy=True)
+    lazy = explain(random_resnet("resnet18", seed=5), smooth_image(160, 120, 6), top_k=3, lazy=True, top_class_guided=False)
     lazy.complete()
     assert stored == [(c, part) for c in lazy.top_classes for part in ("guided", "stages")]
 
 
 def test_lead_brings_the_top_class_whole_in_a_pass_of_its_own(monkeypatch):
-    lazy = explain(random_resnet("resnet18", seed=7), smooth_image(160, 120, 8), top_k=3, lazy=True)
+    lazy = explain(random_resnet("resnet18", seed=7), smooth_image(160, 120, 8), top_k=3, lazy=True, top_class_guided=False)
     passes = count_passes(monkeypatch)
     top, *others = lazy.top_classes
     lazy.lead()
@@ -228,13 +229,15 @@ def test_lead_brings_the_top_class_whole_in_a_pass_of_its_own(monkeypatch):
     lazy.lead()
     lazy.complete()
     assert all(lazy.stored(c, stages=True, guided=True) for c in others) and len(passes) == 2
+    explain(random_resnet("resnet18", seed=7), smooth_image(160, 120, 8), top_k=3, lazy=True).lead()
+    assert len(passes) == 3, "a first pass that took the guided map leaves the lead nothing to do"
 
 
 def test_complete_brings_the_rest_of_the_top_k_after_a_lazy_first_view(monkeypatch):
-    """A first view away from layer4 holds the top class's stages; complete() must still fetch the others."""
+    """A first view away from layer4 holds the top class whole; complete() must still fetch the others."""
     lazy = explain(random_resnet("resnet18", seed=11), smooth_image(160, 120, 12), top_k=3, lazy=True, top_class_stages=True)
     passes = count_passes(monkeypatch)
-    assert [lazy.stored(c, stages=True) for c in lazy.top_classes] == [True, False, False]
+    assert [lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes] == [True, False, False]
     lazy.complete()
     assert all(lazy.stored(c, stages=True, guided=True) for c in lazy.top_classes)
     lazy.complete()
