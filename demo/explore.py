@@ -109,6 +109,8 @@ class Explorer:
             release = self.shelf.hold(explanation)
         # It holds its model until its background completion has the whole top-k, then only its maps.
         self.completer.submit(explanation).add_done_callback(lambda _: release())
+        if not guided:  # the page waits for the top class's guided map: not behind another page's completion
+            self.completer.lead(explanation)
         return explanation
 
     @contextlib.contextmanager
@@ -220,7 +222,6 @@ class Explorer:
             if remote is not None and (yield from remote):
                 return
             explanation = self._explanation(image, key, session)
-            self.completer.lead(explanation)
             yield from stored_pieces(explanation, payload_name(key), method, PANEL_SIDE, lambda condition: self.completer.wait_until(explanation, condition))
 
     @contextlib.contextmanager
