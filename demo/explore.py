@@ -11,22 +11,21 @@ as do the teaching tools (demo/teaching.py); the words beside the maps are demo/
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from typing import Any, Callable, ContextManager, Iterator
 
 import gradio as gr
 
-from core import METHODS, MODELS, PRECISIONS, Explanation, explain, read_image
+from core import METHODS, PRECISIONS, Explanation, explain, read_image
 from core.methods import PERTURBATION_METHODS
 from core.payload import classes_piece, method_classes
 from core.service import first_piece, stored_pieces
 from core.shelf import ModelShelf
 from core.views import display_size
-from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, PageError, session_of, slot_waiting, user_errors
+from demo.common import DEFAULT_PRECISION, DISPLAY_SIDE, NETWORK_CONCURRENCY, PANEL_SIDE, session_of, slot_waiting, user_errors
 from demo.language import words_for
 from core.scheduler import Completer, NetworkScheduler
-from demo.session import CacheKey, ExplanationCache, image_digest, payload_name
+from demo.session import Answering, CacheKey, ExplanationCache, cache_key, payload_name
 from demo.remote import ClusterRoute
 from demo.status import Summary, banner, class_choices, predictions, shelf_banner, status_line
 
@@ -56,8 +55,7 @@ class Explorer:
         self.scheduler = NetworkScheduler(NETWORK_CONCURRENCY)
         self.completer = Completer(self.scheduler)
         self._precisions: dict[str, str] = {}  # per session, when it differs from DEFAULT_PRECISION
-        self._answering: set[tuple] = set()  # the events being answered: (event, session, key, method)
-        self._answering_lock = threading.Lock()
+        self.answering = Answering()
 
     def precision(self, session: str) -> str:
         return self._precisions.get(session, DEFAULT_PRECISION)
@@ -71,15 +69,7 @@ class Explorer:
     # ----- getting an Explanation -------------------------------------------------------
 
     def key(self, image: str | None, model_name: str, top_k: int, session: str) -> CacheKey:
-        """What names an explanation: the upload's content, the model, the top-k and the precision."""
-        if not image:
-            raise PageError("NO_IMAGE")
-        if model_name not in MODELS:
-            raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
-        try:
-            return image_digest(image), model_name, int(top_k), self.precision(session)
-        except OSError as err:
-            raise PageError("UNREADABLE_UPLOAD", reason=err.strerror or err) from err
+        return cache_key(image, model_name, top_k, self.precision(session))
 
     def explanation(
         self, image: str | None, model_name: str, top_k: int, session: str, progress: gr.Progress | None = None, *, layer: int = 4
@@ -124,13 +114,11 @@ class Explorer:
     def ready(self, explanation: Explanation, class_idx: int, layer: int) -> Explanation:
         """Makes sure a view of (class, layer) runs no pass of its own outside the scheduler.
 
-        The lazy first pass holds the top class, or its layer4 map without its guided map: the
-        request then takes the top class alone (``lead()``) at first-view priority, unless the
-        completion, which starts with it, is running. Any other top-k class needs the whole
-        top-k, which is what the background completion computes: if it has not started yet, the
-        request takes it over at first-view priority; if it is running, the request waits only until it
-        has stored the class. A class outside the top-k costs one pass of its own, also at
-        first-view priority.
+        A top class whose guided map the first pass left out: the top class alone (``lead()``) at
+        first-view priority, unless the completion, which starts with it, is running. Another
+        top-k class: the whole top-k, taken over at first-view priority if the completion has not
+        started, else waited for until it has stored the class. A class outside the top-k: one
+        pass of its own, at first-view priority.
         """
         if explanation.drawable(class_idx, layer):
             return explanation
@@ -187,7 +175,7 @@ class Explorer:
         started = time.perf_counter()
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)  # hashes the upload: once per event
-        with self._alone("first view", session, key, method) as alone:
+        with self.answering.alone("first view", session, key, method) as alone:
             if not alone:
                 return [gr.skip()] * 6
             payload, fell_back = self.first_payload(image, key, method, layer, session, progress)
@@ -214,7 +202,7 @@ class Explorer:
             return
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
-        with self._alone("rest", session, key, method) as alone:
+        with self.answering.alone("rest", session, key, method) as alone:
             if not alone:
                 yield gr.skip()
                 return
@@ -224,21 +212,6 @@ class Explorer:
             explanation = self._explanation(image, key, session)
             yield from stored_pieces(explanation, payload_name(key), method, PANEL_SIDE, lambda condition: self.completer.wait_until(explanation, condition))
 
-    @contextlib.contextmanager
-    def _alone(self, *event: Any) -> Iterator[bool]:
-        """Whether no identical event is being answered for the session. The image control fires
-        its change event twice when a photo replaces another: the second first view and its rest
-        would only repeat the first's work and send the page what it holds."""
-        with self._answering_lock:
-            alone = event not in self._answering
-            self._answering.add(event)
-        try:
-            yield alone
-        finally:
-            if alone:
-                with self._answering_lock:
-                    self._answering.discard(event)
-
     @user_errors
     def on_method(self, image, model_name, top_k, method, class_idx, request: gr.Request = None) -> Iterator[dict]:
         """Another CAM method: the maps of the class on screen first, then of the rest of the top-k."""
@@ -247,14 +220,10 @@ class Explorer:
             return
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
-        tops = self.cluster.top_classes(session, key) if self.cluster is not None else None
-        if tops is not None:  # one call: the completion that brings one top-k class brings them all
-            selected = tops[0] if class_idx is None else int(class_idx)
-            classes = [selected] if method in PERTURBATION_METHODS else [selected, *(c for c in tops if c != selected)]
-            piece = self.cluster.maps(image, key, method, classes)
-            if piece is not None:
-                yield piece
-                return
+        piece = self.cluster.method_maps(session, image, key, method, class_idx) if self.cluster is not None else None
+        if piece is not None:
+            yield piece
+            return
         explanation = self._explanation(image, key, session)
         selected = explanation.top_classes[0] if class_idx is None else int(class_idx)
         classes = method_classes(explanation, method, selected)
@@ -271,10 +240,9 @@ class Explorer:
         session = session_of(request)
         key = self.key(image, model_name, top_k, session)
         class_idx = int(evt.index)
-        if self.cluster is not None and self.cluster.top_classes(session, key) is not None:
-            piece = self.cluster.maps(image, key, method, [class_idx])
-            if piece is not None:
-                return piece
+        piece = self.cluster.method_maps(session, image, key, method, class_idx, others=False) if self.cluster is not None else None
+        if piece is not None:
+            return piece
         return self.payload(self._explanation(image, key, session), key, [class_idx], method)
 
     def on_unload(self, request: gr.Request) -> None:

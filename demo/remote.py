@@ -180,6 +180,18 @@ class ClusterRoute:
         picture = read_image(image, max_side=DISPLAY_SIDE)
         return self._unless_gone(lambda: self.explainer.classes(picture, key[1], key[2], key[3], method, classes, PANEL_SIDE, payload_name(key)))
 
+    def method_maps(self, session: str, image: str, key: CacheKey, method: str, class_idx: int | None, *, others: bool = True) -> dict[str, Any] | None:
+        """One piece with the maps of ``class_idx`` (the top class if None) under ``method`` and,
+        with ``others`` and a gradient method, of the rest of the top-k (the completion that
+        brings one top-k class brings them all); None unless the cluster made the session's
+        first view of ``key`` (or it is gone and the page falls back)."""
+        tops = self.top_classes(session, key)
+        if tops is None:
+            return None
+        selected = tops[0] if class_idx is None else int(class_idx)
+        rest = [c for c in tops if c != selected] if others and method not in PERTURBATION_METHODS else []
+        return self.maps(image, key, method, [selected, *rest])
+
     def drop_session(self, session: str) -> None:
         with self._lock:
             held = self._sessions.pop(session, None)

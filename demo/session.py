@@ -8,14 +8,16 @@ Models come from the shelf (core.shelf), within a memory budget; a cached Explan
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
-from typing import Callable
+from typing import Any, Callable, Iterator
 
-from core import Explanation
+from core import MODELS, Explanation
+from demo.common import PageError
 
 #: Explanations kept per browser session, and for all sessions together (~40 MB each for resnet50).
 #: Four per session: the main view and up to three models compared side by side (demo.teaching).
@@ -32,6 +34,18 @@ def image_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def cache_key(image: str | None, model_name: str, top_k: int, precision: str) -> CacheKey:
+    """What names an explanation: the upload's content, the model, the top-k and the precision."""
+    if not image:
+        raise PageError("NO_IMAGE")
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r}; choose one of {', '.join(MODELS)}")
+    try:
+        return image_digest(image), model_name, int(top_k), precision
+    except OSError as err:
+        raise PageError("UNREADABLE_UPLOAD", reason=err.strerror or err) from err
 
 
 def payload_name(key: CacheKey) -> str:
@@ -106,3 +120,26 @@ class ExplanationCache:
     def sessions(self) -> set[str]:
         with self._lock:
             return {session for session, _ in self._entries}
+
+
+class Answering:
+    """The events being answered now, each named by a tuple (event, session, key, method)."""
+
+    def __init__(self) -> None:
+        self._events: set[tuple] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def alone(self, *event: Any) -> Iterator[bool]:
+        """Whether no identical event is being answered. The image control fires its change
+        event twice when a photo replaces another: the second first view and its rest would only
+        repeat the first's work and send the page what it holds."""
+        with self._lock:
+            alone = event not in self._events
+            self._events.add(event)
+        try:
+            yield alone
+        finally:
+            if alone:
+                with self._lock:
+                    self._events.discard(event)
