@@ -71,7 +71,7 @@ FRAME_MEASURES = {name for name, (small, _) in TARGETS.items() if small == 16}
 DRAWN = """([previous, flag]) => { const v = window.gradcamViewer; if (!v || !v.held || v.held.key === previous || v.frame) return false;
     const view = JSON.parse(v.element.dataset.view || "{}"); return view.key === v.held.key && view[flag]; }"""
 ALL_HELD = """() => { const h = window.gradcamViewer.held;
-    return h.predictions.every(p => h.guided[p.index] && h.maps[`${h.method}/${p.index}/0`]); }"""
+    return h.predictions.every(p => h.guided[p.index] && (h.maps[`${h.method}/${p.index}/0`] || []).every(Boolean)); }"""
 
 #: The viewer's draw function timed on its own, each call's milliseconds kept in ``drawTimes``;
 #: ``framed()`` resolves at the first animation frame after the next draw, the one that shows it.

@@ -95,7 +95,7 @@ def wait_for_view(page, *, previous_key: str | None = None, classes: int = 1) ->
 def top_k_held(page) -> None:
     """Until the background completion's classes have all reached the page."""
     page.wait_for_function(
-        "() => { const h = window.gradcamViewer.held; return h && h.predictions.every(p => h.guided[p.index] && h.maps[`${h.method}/${p.index}/0`]); }",
+        "() => { const h = window.gradcamViewer.held; return h && h.predictions.every(p => h.guided[p.index] && (h.maps[`${h.method}/${p.index}/0`] || []).every(Boolean)); }",
         timeout=TIMEOUT_MS,
     )
 
