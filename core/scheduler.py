@@ -142,12 +142,8 @@ class NetworkScheduler:
             self._queue.popleft()
             self._first_views += 1
             self._condition.notify_all()  # the next in line may fit too
-        try:
+        with self._counted_out():
             yield
-        finally:
-            with self._condition:
-                self._first_views -= 1
-                self._condition.notify_all()
 
     @contextlib.contextmanager
     def lead(self) -> Iterator[None]:
@@ -156,6 +152,12 @@ class NetworkScheduler:
         with self._condition:
             self._condition.wait_for(lambda: not self._queue and self._first_views < self.slots)
             self._first_views += 1
+        with self._counted_out():
+            yield
+
+    @contextlib.contextmanager
+    def _counted_out(self) -> Iterator[None]:
+        """For a pass counted in ``_first_views`` on admission: counts it out when it ends."""
         try:
             yield
         finally:
