@@ -4,7 +4,7 @@ HTTP proxy.
 Two routes under the application's prefix, both taking the picture as its raw RGB bytes (the
 page has already read and checked it) and the rest as query parameters:
 
-* ``POST first``: the first view, then the top-k's pieces (maps, then guided maps), as JSON lines; a last line
+* ``POST first``: the first view, then the top-k's pieces (each class's guided map, then its maps), as JSON lines; a last line
   ``{"end": true}`` tells a complete answer from one cut short by a replica that died;
 * ``POST classes``: one piece with the maps of ``classes`` (comma-separated).
 

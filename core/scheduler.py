@@ -181,6 +181,15 @@ class NetworkScheduler:
                 self._condition.notify_all()
 
 
+def wait_on_completion(job: Future, explanation: Explanation, condition: Callable[[], bool]) -> None:
+    """Waits until condition() holds or ``job`` (its completion) has ended without it, raising the
+    completion's error if it failed."""
+    while not explanation.wait_until(condition, timeout=0.1):
+        if job.done():  # ended without it: the caller's own call computes it
+            job.result()
+            return
+
+
 class Completer:
     """Completes Explanations in the background, once each, yielding to first views.
 
@@ -234,7 +243,7 @@ class Completer:
     def wait_until(self, explanation: Explanation, condition: Callable[[], bool]) -> Explanation:
         """Until condition() holds (the completion stores the top class first, long before the
         rest of the top-k: the page's strip waits for that class only) or the completion has ended."""
-        self._until(self.submit(explanation), explanation, condition)
+        wait_on_completion(self.submit(explanation), explanation, condition)
         return explanation
 
     def now(self, explanation: Explanation, until: Callable[[], bool] | None = None) -> Explanation:
@@ -258,7 +267,7 @@ class Completer:
             if until is None:
                 job.result()
             else:
-                self._until(job, explanation, until)
+                wait_on_completion(job, explanation, until)
             return explanation
         try:
             with self.scheduler.first_view():
@@ -321,13 +330,6 @@ class Completer:
             return self._idle.wait_for(lambda: not self._pending and self._workers == 0, timeout)
 
     # ----- inside ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _until(job: Future, explanation: Explanation, condition: Callable[[], bool]) -> None:
-        while not explanation.wait_until(condition, timeout=0.1):
-            if job.done():  # ended without it: the caller's own call computes it
-                job.result()  # the completion's error, if it failed
-                return
 
     def _claim(self, job: Future) -> bool:
         """Take a job no worker has started out of the queue (self._lock held)."""

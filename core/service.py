@@ -25,7 +25,7 @@ import numpy as np
 from core.engine import Explanation, explain
 from core.methods import METHODS, PERTURBATION_METHODS
 from core.payload import classes_piece, first_view, guided_piece, method_classes
-from core.scheduler import NetworkScheduler, network_concurrency
+from core.scheduler import NetworkScheduler, network_concurrency, wait_on_completion
 from core.shelf import ModelShelf
 from core.views import display_size
 
@@ -77,14 +77,9 @@ def completed_pieces(
         with gate():
             explanation.complete()
 
-    def wait(condition: Callable[[], bool]) -> None:
-        while not explanation.wait_until(condition, timeout=0.1):
-            if completion.done():
-                completion.result()  # the completion's error, if it failed; else the class is there
-
     with ThreadPoolExecutor(1, thread_name_prefix="completion") as pool:
         completion = pool.submit(complete)
-        yield from stored_pieces(explanation, name, method, side, wait)
+        yield from stored_pieces(explanation, name, method, side, lambda condition: wait_on_completion(completion, explanation, condition))
 
 
 def prepare(explanation: Explanation, classes: list[int]) -> None:
@@ -113,7 +108,7 @@ class Explainer:
             self.shelf.get(model_name)
 
     def first(self, picture: np.ndarray, model: str, top_k: int, precision: str, method: str, layer: int, side: int, name: str) -> Iterator[dict[str, Any]]:
-        """The first piece, then (for the gradient methods) one piece per top-k class."""
+        """The first piece, then (for the gradient methods) the top-k's pieces (:func:`stored_pieces`)."""
         _check_method(method)
         # As the embedded page's first view: the top class's guided map follows with the rest.
         explanation, release = self._explanation(picture, model, top_k, precision, name, top_class_stages=layer != 4, top_class_guided=False)

@@ -122,7 +122,7 @@ class Explorer:
         """
         if explanation.drawable(class_idx, layer):
             return explanation
-        if class_idx == explanation.top_classes[0] and not self.completer.started(explanation):
+        if class_idx == explanation.top_classes[0] and not explanation.stored(class_idx, guided=True) and not self.completer.started(explanation):
             with self.scheduler.first_view():
                 return explanation.lead()  # the top class alone, not the whole top-k
         if class_idx in explanation.top_classes:
@@ -195,7 +195,7 @@ class Explorer:
 
     @user_errors
     def on_rest(self, image, model_name, top_k, method="gradcam", request: gr.Request = None) -> Iterator[dict]:
-        """Every top-k class at every stage, then its guided map, each sent as soon as the
+        """Each top-k class's guided map, then its maps at every stage, each sent as soon as the
         background completion has stored it (the top class first)."""
         if not image or method in PERTURBATION_METHODS:
             yield gr.skip()
