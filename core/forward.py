@@ -116,10 +116,14 @@ class ReluRule:
 
     The rule is read at backward time, so a caller flips ``guided`` between two backward passes
     over the same graph. Each pass owns its rule, so concurrent passes never see each other's.
+    ``pause`` is called at each rectifier, forward and backward: a background pass waits there
+    while a first view needs the cores. Its forward pass holds the tracing gate meanwhile, so a
+    pause must end once :func:`tracer_waiting`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pause: Callable[[], None] = lambda: None) -> None:
         self.guided = False
+        self.pause = pause
 
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -135,6 +139,7 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 class _Rectifier(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, rule: ReluRule, kind: str) -> Tensor:  # type: ignore[override]
+        rule.pause()
         out = _ACTIVATIONS[kind](x)
         ctx.rule, ctx.kind = rule, kind
         ctx.save_for_backward(out if kind == "relu" else x)
@@ -142,6 +147,7 @@ class _Rectifier(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+        ctx.rule.pause()
         (saved,) = ctx.saved_tensors
         if ctx.rule.guided:
             grad = grad.clamp(min=0)
@@ -232,6 +238,10 @@ class _TracingGate:
                 self._running -= 1
                 self._condition.notify_all()
 
+    def tracer_waiting(self) -> bool:
+        with self._condition:
+            return self._tracers > 0
+
     @contextmanager
     def trace(self):
         with self._condition:
@@ -246,6 +256,8 @@ class _TracingGate:
 
 
 _gate = _TracingGate()
+#: Whether a trace waits for the twins running now (a paused pass must go on: see ReluRule).
+tracer_waiting = _gate.tracer_waiting
 _trace_lock = threading.Lock()  # one tracer at a time: each patches and restores the same globals
 
 

@@ -30,12 +30,21 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from core.forward import ReluRule, Twin
+from core.forward import ReluRule, Twin, tracer_waiting
 from core.methods import ABLATION_CHANNELS, SCORECAM_CHANNELS, ablation_drops, ablationcam, linear_head_drops, scorecam
 
 #: Chooses a pass's (plain, guided) classes. Called after the forward pass, so that a first pass
 #: can pick its classes from its own predictions.
 Select = Callable[[], tuple[list[int], list[int]]]
+#: Called by a pass before its forward pass, before each backward pass and at each rectifier
+#: (every few milliseconds), with a function that says whether a thread waits for this very pass
+#: (or for the tracing gate that its forward pass holds). A background pass waits there while someone else's view needs the cores
+#: (core.scheduler.NetworkScheduler.yield_to_first_views).
+Pause = Callable[[Callable[[], bool]], None]
+
+
+def no_pause(waited_on: Callable[[], bool]) -> None:
+    """A pass that nobody else may interrupt: a first view's, or one someone waits for."""
 
 
 @dataclass
@@ -62,6 +71,8 @@ class GradientStore:
         self.logits: Tensor = torch.empty(0)
         self.classes: dict[int, ClassGradients] = {}
         self._pass_lock = threading.Lock()  # one pass at a time
+        self._waiters = 0  # threads waiting for _pass_lock: a pausing pass must not keep them waiting
+        self._waiters_lock = threading.Lock()
         # Notified each time a pass stores a class, so that a view can use the first class of a
         # long pass before the pass (and its hold on _pass_lock) ends.
         self._stored = threading.Condition()
@@ -78,16 +89,18 @@ class GradientStore:
         with self._pass_lock:
             self.run_pass(select, graph=graph)
 
-    def run_pass(self, select: Select, *, graph: bool = True) -> None:
+    def run_pass(self, select: Select, *, graph: bool = True, pause: Pause = no_pause) -> None:
         """One forward pass, then the selected classes' backward passes, class by class, so that
         each class is whole as early as it can be: guided first, which is all that a first view's
         class lacks to fill the page's five panels, then plain. The graph dies on return.
 
-        The caller holds the pass lock.
+        The pass calls ``pause(self.waited_on)`` before each of those steps and within each
+        backward pass (see :data:`Pause`). The caller holds the pass lock.
         """
         twin = self.twin
+        pause(self.waited_on)
         x = self.input_tensor.detach().to(twin.device).requires_grad_(graph)
-        rule = ReluRule()
+        rule = ReluRule(lambda: pause(lambda: self.waited_on() or tracer_waiting()))
         fast = self.precision == "bfloat16"
         with torch.set_grad_enabled(graph), torch.autocast(twin.device.type, dtype=torch.bfloat16, enabled=fast):
             stage_activations, logits = twin.forward(x, rule)
@@ -103,6 +116,7 @@ class GradientStore:
             for c in sorted({*plain, *guided}, key=lambda c: float(self.logits[c]), reverse=True):
                 steps += [(c, True)] * (c in guided) + [(c, False)] * (c in plain)
             for n, (c, guided_rule) in enumerate(steps):
+                pause(self.waited_on)
                 keep = n < len(steps) - 1
                 rule.guided = guided_rule
                 if guided_rule:
@@ -137,22 +151,34 @@ class GradientStore:
         with self._stored:
             return self._stored.wait_for(condition, timeout)
 
-    def ensure(self, class_idx: int, batch: list[int], *, stages: bool = False, guided: bool = False) -> ClassGradients:
-        """The class's gradients, computing what is missing for every class of ``batch`` in one pass.
+    def waited_on(self) -> bool:
+        """Whether a thread waits for the running pass to end (for its lock)."""
+        return self._waiters > 0
+
+    def ensure(self, class_idx: int, batch: list[int], *, stages: bool = False, guided: bool = False, pause: Pause = no_pause) -> ClassGradients:
+        """The class's gradients, computing what is missing for every class of ``batch`` in one pass
+        (which calls ``pause``: see :meth:`run_pass`).
 
         ``batch`` holds ``class_idx``: an Explanation passes its whole top-k for a top-k class.
         """
-        # A pass that stored this class may still hold the lock for others: check while waiting for it.
-        while not self._pass_lock.acquire(timeout=0.02):
-            if self.stored(class_idx, stages=stages, guided=guided):
-                return self.classes[class_idx]
+        if not self._pass_lock.acquire(blocking=False):
+            with self._waiters_lock:
+                self._waiters += 1
+            try:
+                # A pass that stored this class may still hold the lock for others: check while waiting for it.
+                while not self._pass_lock.acquire(timeout=0.02):
+                    if self.stored(class_idx, stages=stages, guided=guided):
+                        return self.classes[class_idx]
+            finally:
+                with self._waiters_lock:
+                    self._waiters -= 1
         try:
             entry = self._entry(class_idx)
             if not self.stored(class_idx, stages=stages, guided=guided):
                 self.run_pass(lambda: (
                     [c for c in batch if self._entry(c).stages is None],
                     [c for c in batch if self._entry(c).guided is None],
-                ))
+                ), pause=pause)
             return entry
         finally:
             self._pass_lock.release()

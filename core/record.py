@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from core.forward import STAGES, Twin, twin_for
 from core.intake import letterbox_box
-from core.passes import ClassGradients, GradientStore
+from core.passes import ClassGradients, GradientStore, Pause, no_pause
 from core.resample import resize
 from core.weights import ModelInfo
 
@@ -175,11 +175,11 @@ class Record:
         """
         return self._gradients.wait_until(condition, timeout)
 
-    def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False) -> ClassGradients:
+    def _ensure(self, class_idx: int, *, stages: bool = False, guided: bool = False, pause: Pause = no_pause) -> ClassGradients:
         """Computes what is missing for the class; a missing top-k class brings the whole top-k."""
         self._check_class(class_idx)
         batch = self.top_classes if class_idx in self.top_classes else [class_idx]
-        return self._gradients.ensure(class_idx, batch, stages=stages, guided=guided)
+        return self._gradients.ensure(class_idx, batch, stages=stages, guided=guided, pause=pause)
 
     def lead(self) -> Self:
         """If the first pass left out the top class's guided map, computes it and the class's
@@ -190,13 +190,14 @@ class Record:
             self._gradients.ensure(top, [top], stages=True, guided=True)
         return self
 
-    def complete(self) -> Self:
-        """Computes every stage and guided gradient for the whole top-k in one pass."""
+    def complete(self, pause: Pause = no_pause) -> Self:
+        """Computes every stage and guided gradient for the whole top-k in one pass, which calls
+        ``pause`` between its steps (a background completion yields to first views there)."""
         # The first view may hold the top class whole already: ask for a class that is missing,
         # which brings the rest of the top-k with it.
         missing = [c for c in self.top_classes if not self.stored(c, stages=True, guided=True)]
         if missing:
-            self._ensure(missing[0], stages=True, guided=True)
+            self._ensure(missing[0], stages=True, guided=True, pause=pause)
         return self
 
     def _check_class(self, class_idx: int) -> None:

@@ -108,7 +108,7 @@ class FakeExplanation:
     def lead(self) -> "FakeExplanation":
         return self
 
-    def complete(self) -> "FakeExplanation":
+    def complete(self, pause=None) -> "FakeExplanation":
         self.events.append(f"complete {self.name}")
         return self
 
@@ -225,7 +225,7 @@ def test_closing_lets_the_running_completion_finish_and_drops_the_queued_ones():
     inside, release, events = threading.Event(), threading.Event(), []
 
     class Slow(FakeExplanation):
-        def complete(self):
+        def complete(self, pause=None):
             inside.set()
             release.wait(PATIENCE)
             return super().complete()
@@ -304,6 +304,89 @@ def test_a_view_has_its_class_before_the_completion_has_the_rest_of_the_top_k():
     assert all(explanation.stored(c, stages=True, guided=True) for c in explanation.top_classes)
 
 
+def paused_completion(explanation, scheduler: NetworkScheduler, events: list[str]) -> tuple[Completer, HeldPass]:
+    """The explanation's background completion, paused for a first view that came in while it
+    ran its first backward pass; returns the completer and that first view, still held."""
+    completer = Completer(scheduler)
+    store = explanation._gradients.store
+    views: list[HeldPass] = []
+
+    def store_then_first_view(class_idx, **parts):
+        store(class_idx, **parts)
+        events.append(f"stored {class_idx} {'stages' if parts.get('stages') is not None else 'guided'}")
+        if not views and threading.current_thread().name.startswith("gradcam-completer"):
+            views.append(HeldPass(scheduler, events, "first view"))  # enters before the pass's next step
+
+    explanation._gradients.store = store_then_first_view
+    completer.submit(explanation)
+    eventually(lambda: scheduler.yielding == 1, "the completion pauses before its next step")
+    return completer, views[0]
+
+
+def test_a_running_completion_pauses_between_classes_while_a_first_view_runs():
+    """Nice alone did not keep a completion off a first view's cores; it waits between its steps."""
+    explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
+    scheduler, events = NetworkScheduler(1), []
+    completer, first_view = paused_completion(explanation, scheduler, events)
+    stored = len(events)
+    events.append("first view ends")
+    first_view.release.set()
+    assert completer.join(PATIENCE)
+    assert all(explanation.stored(c, stages=True, guided=True) for c in explanation.top_classes)
+    assert events[stored - 1 : stored + 1] == ["first view", "first view ends"]
+    assert events[stored + 1].startswith("stored"), "the next step came after the first view"
+    assert scheduler.yielding == 0
+
+
+@pytest.mark.parametrize("waiter", ["switch", "pass lock"])
+def test_a_paused_completion_goes_on_for_whoever_waits_for_it(waiter):
+    """A student's switch to a class the paused completion has not stored, or a thread waiting
+    for its pass lock (perhaps from a first view's slot), would otherwise wait for every first view."""
+    explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
+    scheduler, events = NetworkScheduler(1), []
+    completer, first_view = paused_completion(explanation, scheduler, events)
+    last = explanation.top_classes[-1]
+    try:
+        if waiter == "switch":
+            thread = start(completer.now, explanation, lambda: explanation.drawable(last, 1))
+        else:
+            thread = start(explanation.gradients, last, 1)
+        thread.join(PATIENCE / 2)  # the held first view gives up after PATIENCE
+        assert not thread.is_alive() and explanation.stored(last, stages=True), "it waited for the first view"
+    finally:
+        events.append("first view ends")
+        first_view.release.set()
+    assert completer.join(PATIENCE)
+
+
+def test_a_pass_paused_in_its_forward_pass_lets_a_model_be_traced():
+    """A forward pass holds the tracing gate: a pass paused there for a first view that waits
+    for a new model's twin (traced behind that gate) would wait forever."""
+    from core import forward
+
+    explanation = explain(random_resnet("resnet18"), smooth_image(96, 80, seed=4), top_k=3, lazy=True)
+    scheduler, events = NetworkScheduler(1), []
+    first_view = HeldPass(scheduler, events, "first view")
+    calls = []
+
+    def pause(waited_on) -> None:  # the third call is the forward pass's second rectifier
+        calls.append(forward._gate._running)
+        if len(calls) == 3:
+            scheduler.yield_to_first_views(waited_on)
+
+    try:
+        completion = start(explanation.complete, pause)
+        eventually(lambda: scheduler.yielding == 1, "the pass pauses")
+        assert calls[-1] == 1, "paused inside the forward pass, holding the tracing gate"
+        tracing = start(forward.twin_for, random_resnet("resnet34"))
+        tracing.join(PATIENCE / 2)  # the held first view gives up after PATIENCE
+        completion.join(PATIENCE / 2)
+        assert not tracing.is_alive() and not completion.is_alive(), "the trace waited for the first view"
+    finally:
+        first_view.release.set()
+    assert all(explanation.stored(c, stages=True, guided=True) for c in explanation.top_classes)
+
+
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a POSIX feature")
 def test_background_completions_run_at_a_lower_cpu_priority_than_the_page():
     """The kernel gives the cores to first views and to the server sending answers first. The
@@ -317,7 +400,7 @@ def test_background_completions_run_at_a_lower_cpu_priority_than_the_page():
             self.lead_nice = nice()
             return self
 
-        def complete(self):
+        def complete(self, pause=None):
             self.nice = nice()
             return super().complete()
 
