@@ -57,3 +57,16 @@ def test_levers_benchmark_smoke_compares_every_lever():
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     for lever in ("decode", "render", "encode", "encode384", "upsample"):
         assert re.search(rf"^  {lever} +wall +[\d.]+ -> +[\d.]+ ms +thread CPU", proc.stdout, re.M), f"no line for {lever}:\n{proc.stdout}"
+
+
+def test_floor_benchmark_smoke_prints_the_bare_passes_beside_ours():
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADCAM_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "floor.py"), "--smoke"],
+        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=240,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "model input (224, 448)" in proc.stdout, "the 512×256 example, shorter side 224, aspect kept"
+    for line in ("bare forward", "bare fwd + bwd", "our first pass", "our lead"):
+        assert re.search(rf"^  {re.escape(line)} +[\d.]+ ms", proc.stdout, re.M), f"no line for {line}:\n{proc.stdout}"
+    assert re.search(r"our first pass / bare forward: [\d.]+x", proc.stdout)
