@@ -24,19 +24,19 @@ SECTIONS = (
 )
 
 
-def test_benchmark_smoke_runs_every_section():
+def run_benchmark(script: str, *options: str) -> subprocess.CompletedProcess:
+    """benchmarks/<script> with ``options``, offline; it must exit 0."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADCAM_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--markdown"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=240,
+        [sys.executable, str(ROOT / "benchmarks" / script), *options],
+        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=240,
     )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc
+
+
+def test_benchmark_smoke_runs_every_section():
+    proc = run_benchmark("run.py", "--smoke", "--markdown")
     for header in SECTIONS:
         assert header in proc.stdout, f"missing {header!r} in:\n{proc.stdout[-4000:]}"
     for library in ("pytorch-grad-cam", "captum", "torchcam"):
@@ -49,23 +49,13 @@ def test_benchmark_smoke_runs_every_section():
 
 
 def test_levers_benchmark_smoke_compares_every_lever():
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADCAM_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "levers.py"), "--smoke"],
-        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=240,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    proc = run_benchmark("levers.py", "--smoke")
     for lever in ("decode", "render", "encode", "encode384", "upsample"):
         assert re.search(rf"^  {lever} +wall +[\d.]+ -> +[\d.]+ ms +thread CPU", proc.stdout, re.M), f"no line for {lever}:\n{proc.stdout}"
 
 
 def test_floor_benchmark_smoke_prints_the_bare_passes_beside_ours():
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADCAM_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "floor.py"), "--smoke"],
-        cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=240,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    proc = run_benchmark("floor.py", "--smoke")
     assert "model input (224, 448)" in proc.stdout, "the 512×256 example, shorter side 224, aspect kept"
     for line in ("bare forward", "bare fwd + bwd", "our first pass", "our lead"):
         assert re.search(rf"^  {re.escape(line)} +[\d.]+ ms", proc.stdout, re.M), f"no line for {line}:\n{proc.stdout}"
