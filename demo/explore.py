@@ -222,12 +222,12 @@ class Explorer:
         key = self.key(image, model_name, top_k, session)
         piece = self.cluster.method_maps(session, image, key, method, class_idx) if self.cluster is not None else None
         if piece is not None:
-            yield piece
+            yield {**piece, "switchMethod": True}
             return
         explanation = self._explanation(image, key, session)
         selected = explanation.top_classes[0] if class_idx is None else int(class_idx)
         classes = method_classes(explanation, method, selected)
-        yield self.payload(explanation, key, [selected], method)
+        yield {**self.payload(explanation, key, [selected], method), "switchMethod": True}  # the viewer's method follows this piece only
         for c in classes:
             if c != selected:
                 yield self.payload(explanation, key, [c], method)

@@ -380,7 +380,9 @@
         held.maps[name] = stages.map((stage, n) => stage || before[n] || null); // a later piece fills the stages the first lacked
       }
       for (const [c, values] of guided) held.guided[c] = values;
-      if (payload.method && !payload.original) this.view.method = payload.method;
+      // Only the answer to a method change switches the view's method: a piece of the rest stream
+      // that arrives after it still carries the method the explanation was first drawn with.
+      if (payload.switchMethod) this.view.method = payload.method;
       this.schedule();
       this.warm();
     }

@@ -222,3 +222,25 @@ def test_three_pages_clicking_the_same_example_together_get_every_panel(browser,
     finally:
         for page in pages:
             page.close()
+
+
+def test_a_late_piece_of_the_rest_does_not_switch_the_method_back(browser, app_url):  # noqa: F811
+    """A student who changes the method while the rest still streams keeps the method chosen:
+    only the answer to the change switches the viewer's method, never the old method's pieces."""
+    page = open_page(browser, app_url)
+    try:
+        upload(page, EXAMPLE)
+        view = page.evaluate(
+            """async () => {
+                const v = window.gradcamViewer;
+                const key = v.held.key;
+                await v.receive({ key, method: "eigencam", maps: {}, guided: {}, switchMethod: true });
+                await v.receive({ key, method: "gradcam", maps: {}, guided: {} }); // a late piece of the rest
+                v.draw();
+                return JSON.parse(v.element.dataset.view);
+            }"""
+        )
+        assert view["method"] == "eigencam"
+        assert "Eigen" in page.inner_text("#viewer-panel-1 figcaption"), "the caption names the method chosen"
+    finally:
+        page.close()

@@ -256,11 +256,14 @@ def test_same_picture_shares_one_explanation(explorer, tmp_path, forward_calls):
 
 def test_another_method_travels_for_the_class_on_screen_first_without_a_network_pass(explorer, photo, forward_calls):
     classes = [value for _, value in new_input(explorer, photo)[2]["choices"]]
-    rest(explorer, photo)
+    rest_pieces = rest(explorer, photo)
     runs = len(forward_calls)
     pieces = list(explorer.on_method(photo, "resnet18", 5, "layercam", classes[2]))
     assert [held_classes(p, method="layercam") for p in pieces] == [{classes[2]}] + [{c} for c in classes if c != classes[2]]
     assert all(p["method"] == "layercam" for p in pieces)
+    # The viewer's method follows the answer to the change alone, not a late piece of the rest.
+    assert [p.get("switchMethod", False) for p in pieces] == [True] + [False] * (len(pieces) - 1)
+    assert not any(p.get("switchMethod") for p in rest_pieces)
     assert len(forward_calls) == runs, "gradient methods reuse the stored gradients"
     (score,) = explorer.on_method(photo, "resnet18", 5, "scorecam", None)
     assert set(score["maps"]) == {f"scorecam/{classes[0]}/0"}, "a perturbation method: the class on screen, and no counterfactual"

@@ -406,8 +406,10 @@ def test_browser_two_pages_each_see_their_own_camera(moving_page, still_page):
     mine, theirs = overlay_pixels(moving_page), overlay_pixels(still_page)
     assert colour_share(mine, RED) > 0.03 and colour_share(mine, BLUE) < 0.001
     assert colour_share(theirs, BLUE) > 0.03 and colour_share(theirs, RED) < 0.001
-    for page in (moving_page, still_page):
+    for page in (moving_page, still_page):  # back to 0.5, drawn, so that the next test starts settled
+        before = overlay_source(page)
         set_number(page, "live-opacity", 0.5)
+        wait_for_overlay(page, before)
 
 
 @pytest.mark.browser
