@@ -38,8 +38,8 @@ from core.methods import ABLATION_CHANNELS, SCORECAM_CHANNELS, ablation_drops, a
 Select = Callable[[], tuple[list[int], list[int]]]
 #: Called by a pass before its forward pass, before each backward pass and at each rectifier
 #: (every few milliseconds), with a function that says whether a thread waits for this very pass
-#: (or for the tracing gate that its forward pass holds). A background pass waits there while someone else's view needs the cores
-#: (core.scheduler.NetworkScheduler.yield_to_first_views).
+#: (or for the tracing gate that its forward pass holds). A background pass waits there while
+#: someone else's view needs the cores (core.scheduler.NetworkScheduler.yield_to_first_views).
 Pause = Callable[[Callable[[], bool]], None]
 
 

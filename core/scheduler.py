@@ -179,9 +179,9 @@ class NetworkScheduler:
         """Between two steps of a background pass: waits while a first view waits or runs, unless
         ``waited_on()`` says that someone waits for this very pass (maybe from a first view's slot).
 
-        Nice alone did not keep a running completion off a first view's cores: its Python
-        steps hold the interpreter lock at a low priority, so the first view and the page's
-        lead pass waited for them (a lead took 1.7 s beside a completion instead of 0.7 s).
+        Nice alone did not keep a running completion off a first view's cores: in process, a
+        page's lead pass took 1.0 s alone, 1.6 to 1.9 s beside a completion 10 nice steps lower,
+        and 1.2 s beside one that yields here (benchmarks and figures: docs/performance.md).
         """
         def held_up() -> bool:
             return bool(self._queue or self._first_views) and not waited_on()
