@@ -53,7 +53,7 @@ def model_memory_budget(environ: dict[str, str] | os._Environ = os.environ) -> f
     return DEFAULT_BUDGET_MB if budget is None else budget
 
 
-def _free_memory() -> None:
+def free_memory() -> None:
     """Collect the dropped models' reference cycles, and give the freed memory back to the system."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides alone
@@ -141,7 +141,7 @@ class ModelAdmission:
             return resident
         if evicted:
             evicted.clear()  # the last references to those models: free them before loading another
-            _free_memory()
+            free_memory()
         self._fill(name, resident)
         return resident
 
