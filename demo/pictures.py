@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
-from typing import Iterator
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from core import METHODS, Explanation
@@ -21,7 +20,7 @@ from core.methods import PERTURBATION_METHODS
 from core.views import PANEL_TITLES, cam_pictures, guided_pictures, method_comparison
 from demo.common import method_name, session_of, user_errors
 from demo.explore import Explorer
-from demo.files import cache_file, png_file
+from demo.files import png_file
 from demo.language import words_for
 from demo.status import Summary, confidences, status_line
 
@@ -32,17 +31,13 @@ class ServerPictures:
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
 
-    def view_steps(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> Iterator[list[str]]:
-        """The five panels as server-rendered files at full (display-capped) resolution, in two steps."""
+    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[np.ndarray]:
+        """The five panels rendered on the server at full (display-capped) resolution."""
         self.explorer.ready(explanation, class_idx, layer)
         slow = method in PERTURBATION_METHODS
         with self.explorer.network(explanation, background=True) if slow else contextlib.nullcontext():
             first = cam_pictures(explanation, class_idx, layer, colormap=colormap, opacity=opacity, counterfactual=counterfactual, method=method)
-        yield [png_file(picture) for picture in first[:3]]
-        yield [png_file(picture) for picture in guided_pictures(explanation, class_idx, first.cam01)]
-
-    def view(self, explanation: Explanation, class_idx: int, layer: int, colormap: str, opacity: float, counterfactual: bool, method: str) -> list[str]:
-        return [path for step in self.view_steps(explanation, class_idx, layer, colormap, opacity, counterfactual, method) for path in step]
+        return [*first[:3], *guided_pictures(explanation, class_idx, first.cam01)]
 
     @user_errors
     def on_full_size(self, image, model_name, layer, class_idx, top_k, colormap, opacity, counterfactual, method="gradcam", request: gr.Request = None) -> dict:
@@ -52,8 +47,8 @@ class ServerPictures:
         label = explanation.info.categories[class_idx].replace(" ", "_").replace("/", "_")
         pictures = self.view(explanation, class_idx, layer, colormap, opacity, counterfactual, method)
         names = [f"{n}-{title.lower().replace(' ', '-')}-{label}-layer{int(layer)}" for n, title in enumerate(PANEL_TITLES, start=1)]
-        files = [cache_file(Path(path).read_bytes(), f"{name}.png") for path, name in zip(pictures, names)]
-        return gr.update(value=files, visible=True)
+        # Only files handed to a component are aged out by delete_cache: write no others.
+        return gr.update(value=[png_file(picture, name) for picture, name in zip(pictures, names)], visible=True)
 
     @user_errors
     def on_compare(self, image, model_name, layer, class_idx, top_k, colormap, opacity, request: gr.Request = None, progress=gr.Progress()):
@@ -91,7 +86,7 @@ class ServerPictures:
         started = time.perf_counter()
         explanation = self.explorer.explanation(image, model_name, top_k, session_of(request))
         class_idx = explanation.top_classes[0] if class_idx is None else int(class_idx)
-        pictures = self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")
+        pictures = [png_file(picture) for picture in self.view(explanation, class_idx, layer, "jet", 0.5, False, "gradcam")]
         summary = Summary.of(explanation)
         status = status_line(summary, model_name, time.perf_counter() - started, words_for(request))
         return [*pictures, confidences(summary), status]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from core.forward import Twin
@@ -82,6 +84,18 @@ def test_large_uploads_are_explained_at_display_size(explorer, pictures, tmp_pat
     files = pictures.on_full_size(str(path), "resnet18", 4, None, 5, "jet", 0.5, False)["value"]
     assert [pixels(f).shape for f in files] == [(DISPLAY_SIDE // 2, DISPLAY_SIDE, 3)] * 5, "full resolution on demand"
     assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
+
+
+def test_the_download_writes_no_file_but_those_it_hands_out(explorer, pictures, tmp_path):
+    """Gradio's delete_cache ages out only the files handed to a component: any other would stay."""
+    path = tmp_path / "download.png"
+    smooth_image(500, 300, seed=6).save(path)
+    new_input(explorer, str(path))
+    folder = Path(get_upload_folder())
+    before = set(folder.rglob("*"))
+    files = pictures.on_full_size(str(path), "resnet18", 2, None, 3, "viridis", 0.4, False)["value"]
+    written = {p for p in set(folder.rglob("*")) - before if p.is_file()}
+    assert len(files) == 5 and written == {Path(f) for f in files}
 
 
 def stages_sent(payload: dict, class_idx: int, method: str = "gradcam") -> list[bool]:
