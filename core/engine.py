@@ -25,7 +25,7 @@ from core.faithfulness import STEPS, Faithfulness, evaluate
 from core.forward import any_twin, twin_for
 from core.intake import read_image, to_model_input
 from core.methods import GRADIENT_METHODS, METHODS, PERTURBATION_METHODS, eigencam
-from core.record import Prediction, Record, resize_maps, stage_index
+from core.record import Prediction, Record, normalise01, resize_maps, stage_index
 from core.weights import model_info
 
 __all__ = ["PRECISIONS", "Explanation", "Prediction", "describe_stages", "explain", "native_bfloat16", "stage_index"]
@@ -92,7 +92,7 @@ class Explanation(Record):
         if raw:
             return cam_raw.numpy().astype(np.float32, copy=False)
         over_picture = self._to_picture(cam_raw[None], size)[0]
-        return (_normalise01(over_picture) if scaled else over_picture).numpy().astype(np.float32)
+        return (normalise01(over_picture) if scaled else over_picture).numpy().astype(np.float32)
 
     def _raw_cam(self, class_idx: int, index: int, method: str, counterfactual: bool, channels: int | None) -> Tensor:
         _check_method(method, counterfactual, channels)
@@ -118,7 +118,7 @@ class Explanation(Record):
         def compute() -> Faithfulness:
             cam_raw = self._raw_cam(class_idx, index, method, False, None)
             height, width = self.input_tensor.shape[-2:]
-            saliency = _normalise01(resize_maps(cam_raw[None], (width, height))[0]).float()
+            saliency = normalise01(resize_maps(cam_raw[None], (width, height))[0]).float()
             twin = self._twin
             probabilities = lambda batch: torch.softmax(twin.logits(batch).double(), dim=1)[:, class_idx]  # noqa: E731
             return evaluate(self.input_tensor, saliency, probabilities, steps)
@@ -158,13 +158,6 @@ def _check_method(method: str, counterfactual: bool, channels: int | None) -> No
 
 def _is_positive_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-
-
-def _normalise01(cam: Tensor) -> Tensor:
-    """(M − min M) / max(M − min M): the map in [0, 1]; an all-zero (or flat) map becomes zero."""
-    cam = cam - cam.min()
-    peak = cam.max()
-    return cam / peak if peak > 0 else torch.zeros_like(cam)
 
 
 def describe_stages(model: nn.Module) -> list[str]:

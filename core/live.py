@@ -32,11 +32,11 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from core.engine import PRECISIONS, _normalise01, stage_index
+from core.engine import PRECISIONS, stage_index
 from core.forward import ReluRule, twin_for
 from core.intake import BadImageError, letterbox_box, model_input_size, read_image, to_model_input
 from core.methods import gradcam
-from core.record import over_picture
+from core.record import normalise01, over_picture
 from core.render import DEFAULT_COLORMAP, encode_jpeg, label_bar, overlay, text_card
 from core.weights import model_info
 
@@ -144,7 +144,7 @@ def explain_frame(
 
     cam_raw = torch.nan_to_num(gradcam(activations, gradients), nan=0.0, posinf=0.0, neginf=0.0)
     input_size = (int(x.shape[-1]), int(x.shape[-2]))
-    cam01 = _normalise01(over_picture(cam_raw[None], shown.size, input_size, None if twin.fixed_input is None else letterbox_box(*shown.size, twin.fixed_input))[0]).numpy()
+    cam01 = normalise01(over_picture(cam_raw[None], shown.size, input_size, None if twin.fixed_input is None else letterbox_box(*shown.size, twin.fixed_input))[0]).numpy()
     mapped = time.perf_counter()
 
     label_name = info.categories[chosen]

@@ -223,3 +223,10 @@ def over_picture(maps: Tensor, size: tuple[int, int], input_size: tuple[int, int
     left, top, box_width, box_height = box
     over_input = resize_maps(maps, input_size)
     return resize_maps(over_input[:, top : top + box_height, left : left + box_width], size)
+
+
+def normalise01(cam: Tensor) -> Tensor:
+    """(M − min M) / max(M − min M): the map in [0, 1]; an all-zero (or flat) map becomes zero."""
+    cam = cam - cam.min()
+    peak = cam.max()
+    return cam / peak if peak > 0 else torch.zeros_like(cam)

@@ -44,6 +44,7 @@ class ClusterExplainer:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.retries = 0  # requests sent again after a failure, for the figures and the tests
+        self._retries_lock = threading.Lock()  # many pages' calls retry at once
         # Each page whose rest of the top-k is still on its way holds a connection: a classroom's worth.
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=5.0), limits=limits)
@@ -84,7 +85,8 @@ class ClusterExplainer:
     def _pause_or_give_up(self, attempt: int, err: Exception) -> None:
         if attempt + 1 >= self.attempts:
             raise ClusterUnavailable(f"the explainer cluster at {self.url} did not answer ({_short(err)})") from err
-        self.retries += 1
+        with self._retries_lock:
+            self.retries += 1
         time.sleep(self.backoff_s * (attempt + 1))
 
     def close(self) -> None:
