@@ -86,8 +86,9 @@ def test_large_uploads_are_explained_at_display_size(explorer, pictures, tmp_pat
     assert files[1].endswith("-layer4.png") and "heatmap" in files[1]
 
 
-def test_the_download_writes_no_file_but_those_it_hands_out(explorer, pictures, tmp_path):
+def test_the_download_writes_no_file_but_those_it_hands_out(explorer, pictures, tmp_path, monkeypatch):
     """Gradio's delete_cache ages out only the files handed to a component: any other would stay."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))  # an earlier run's files would not count as new
     path = tmp_path / "download.png"
     smooth_image(500, 300, seed=6).save(path)
     new_input(explorer, str(path))
